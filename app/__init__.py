@@ -1,0 +1,1 @@
+"""Energy Storage Management System."""

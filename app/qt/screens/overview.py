@@ -1,0 +1,125 @@
+"""L1 site overview: power flow grid ↔ PCS ↔ BESS with live values, link status, protection state."""
+from __future__ import annotations
+
+import math
+
+from PySide6 import QtCore, QtWidgets
+
+from app.core.sample import Sample
+from app.core.site import Site
+from app.qt.style import set_state
+
+
+def _fmt(sample: Sample | None, fmt: str, unit: str) -> tuple[str, str]:
+    """Display text and state ('', 'stale') of a sample; bad quality is spelled out, not just coloured."""
+    if sample is None:
+        return f"-- {unit}", "stale"
+    if isinstance(sample.value, float) and math.isnan(sample.value):
+        return f"-- {unit}", "stale"
+    text = f"{format(sample.value, fmt)} {unit}".strip()
+    if not sample.quality.usable:
+        return f"{text} ({sample.quality.value})", "stale"
+    return text, ""
+
+
+class _Box(QtWidgets.QFrame):
+    """A plant object on the power-flow line: title and labelled value rows."""
+
+    def __init__(self, title: str, rows: list[str]) -> None:
+        super().__init__()
+        self.setObjectName("plantBox")
+        lay = QtWidgets.QFormLayout(self)
+        head = QtWidgets.QLabel(title)
+        head.setObjectName("boxTitle")
+        lay.addRow(head)
+        self.values: dict[str, QtWidgets.QLabel] = {}
+        for row in rows:
+            label = QtWidgets.QLabel("--")
+            label.setObjectName("value")
+            lay.addRow(row, label)
+            self.values[row] = label
+
+    def set(self, row: str, text: str, state: str = "") -> None:
+        label = self.values[row]
+        label.setText(text)
+        set_state(label, state)
+
+
+class OverviewScreen(QtWidgets.QWidget):
+    def __init__(self, site: Site) -> None:
+        super().__init__()
+        self.site = site
+        outer = QtWidgets.QVBoxLayout(self)
+        flow = QtWidgets.QHBoxLayout()
+        outer.addLayout(flow)
+        self.grid = _Box("GRID", ["Frequency"])
+        flow.addWidget(self.grid)
+        self.pcs: dict[str, _Box] = {}
+        self.bess: dict[str, _Box] = {}
+        for p in site.pcs:
+            flow.addWidget(self._arrow())
+            self.pcs[p.id] = _Box(f"PCS {p.id}  ({p.rated_power_kw:g} kW)",
+                                  ["Active power", "Setpoint", "State", "Protection"])
+            flow.addWidget(self.pcs[p.id])
+            for b in (b for b in site.bess if b.pcs == p.id):
+                flow.addWidget(self._arrow())
+                self.bess[b.id] = _Box(f"BESS {b.id}  ({b.chemistry.upper()}, {len(b.racks)} racks, "
+                                       f"{b.cell_count} cells)",
+                                       ["SOC", "Cell min / max", "Racks online", "Protection"])
+                flow.addWidget(self.bess[b.id])
+        flow.addStretch(1)
+        links = QtWidgets.QGroupBox("Links")
+        self.links = QtWidgets.QFormLayout(links)
+        self.link_labels: dict[str, QtWidgets.QLabel] = {}
+        for link in site.links:
+            label = QtWidgets.QLabel("--")
+            label.setObjectName("value")
+            self.links.addRow(f"{link.name} ({link.kind} {link.address})", label)
+            self.link_labels[link.name] = label
+        outer.addWidget(links)
+        outer.addStretch(1)
+        self._latest: dict[str, Sample] = {}
+
+    @staticmethod
+    def _arrow() -> QtWidgets.QLabel:
+        a = QtWidgets.QLabel("⟷")
+        a.setObjectName("flowArrow")
+        a.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        return a
+
+    def update_values(self, dirty: dict[str, Sample]) -> None:
+        self._latest.update(dirty)
+        get = self._latest.get
+        for p in self.site.pcs:
+            box = self.pcs[p.id]
+            box.set("Active power", *_fmt(get(f"site.{p.id}.active_power_kw"), "+.1f", "kW (+ = charging)"))
+            box.set("Setpoint", *_fmt(get(f"site.{p.id}.active_power_setpoint_kw"), "+.1f", "kW"))
+            state = get(f"site.{p.id}.state")
+            names = {0: "STOPPED", 1: "RUNNING", 2: "FAULT"}
+            text, st = _fmt(state, "", "")
+            box.set("State", names.get(state.value, text) if state and not st else text,
+                    "alarm" if state and state.value == 2 else st)
+            hold = get(f"site.{p.id}.protection_hold")
+            box.set("Protection", "HOLD 0 kW" if hold and hold.value else "free", "alarm" if hold and hold.value else "")
+            self.grid.set("Frequency", *_fmt(get(f"site.{p.id}.grid_frequency_hz"), ".2f", "Hz"))
+        for b in self.site.bess:
+            box = self.bess[b.id]
+            socs = [get(f"{r.path}.soc_pct") for r in b.racks]
+            good = [s.value for s in socs if s is not None and s.quality.usable]
+            box.set("SOC", f"{min(good):.1f} – {max(good):.1f} %" if good else "-- %", "" if good else "stale")
+            volts = [get(f"{r.path}.cell_voltages_v") for r in b.racks]
+            live = [s.value for s in volts if s is not None and s.quality.usable]
+            box.set("Cell min / max", f"{min(v.min() for v in live):.3f} / {max(v.max() for v in live):.3f} V"
+                    if live else "-- V", "" if live else "stale")
+            box.set("Racks online", f"{len(live)} of {len(b.racks)}", "" if len(live) == len(b.racks) else "alarm")
+            states = [get(f"{r.path}.protection_state") for r in b.racks]
+            bad = [f"{r.path.rsplit('.', 1)[1]} {s.value}" for r, s in zip(b.racks, states) if s and s.value != "NORMAL"]
+            box.set("Protection", ", ".join(bad) if bad else "NORMAL", "alarm" if bad else "")
+        for link in self.site.links:
+            s = get(f"site.links.{link.name}.status")
+            lat = get(f"site.links.{link.name}.latency_ms")
+            status = s.value if s else "--"
+            extra = f"  latency {lat.value:.1f} ms" if lat and isinstance(lat.value, float) and not math.isnan(lat.value) else ""
+            label = self.link_labels[link.name]
+            label.setText(("● " if status == "ONLINE" else "✕ ") + status + extra)
+            set_state(label, "" if status == "ONLINE" else "alarm")

@@ -1,0 +1,128 @@
+"""The plant simulator as a peer: steps the Plant and serves it over the site's links on loopback.
+
+For every `modbus-tcp` link of the site file it starts a Modbus TCP server on that address with one
+unit id per rack/PCS on the link (register maps from resources/regmaps). Client writes (PCS
+setpoints, contactor commands) go into the plant; the plant's state is re-encoded after each step.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from app.core.clock import Clock
+from app.core.site import Site
+from app.sim.plant import Plant, PcsModel, RackModel
+from drivers.modbus.regmap import RegisterMap, load_regmap
+from drivers.modbus.server import ModbusTcpServerThread, RegisterDevice
+
+log = logging.getLogger(__name__)
+
+
+class _Endpoint:
+    """Binds one plant object (rack or PCS) to its RegisterDevice."""
+
+    def __init__(self, model: RackModel | PcsModel, regmap: RegisterMap, unit_id: int, cells: int) -> None:
+        self.model, self.regmap, self.cells = model, regmap, cells
+        self.device = RegisterDevice(unit_id, regmap.table_size("input", cells), regmap.table_size("holding", cells),
+                                     on_write=self._on_write)
+        if isinstance(model, PcsModel):
+            holding = {"active_power_setpoint_kw": model.setpoint_kw, "run": int(model.run)}
+        else:
+            holding = {"contactor_command": int(model.contactor_closed)}
+        img = np.zeros(self.device.sizes["holding"], np.uint16)
+        self.regmap.write_into({"holding": img}, holding, cells)
+        self.device.publish("holding", img)
+        self._lock = threading.Lock()
+        self._writes: list[dict] = []
+
+    def _on_write(self, unit_id: int, table: str, address: int, regs: np.ndarray) -> None:
+        with self._lock:
+            self._writes.append(self.regmap.decode({"holding": self.device.image("holding")}, self.cells))
+
+    def apply_writes(self) -> None:
+        """Called by the simulator thread: move client writes into the model."""
+        with self._lock:
+            writes, self._writes = self._writes, []
+        for values in writes:
+            m = self.model
+            if isinstance(m, PcsModel):
+                m.setpoint_kw = float(values["active_power_setpoint_kw"])
+                m.setpoint_kvar = float(values.get("reactive_power_setpoint_kvar", 0.0))
+                m.run = bool(values["run"])
+            else:
+                m.contactor_closed = bool(values["contactor_command"])
+
+    def publish(self) -> None:
+        m = self.model
+        if isinstance(m, PcsModel):
+            values = {"active_power_kw": m.power_kw, "reactive_power_kvar": m.setpoint_kvar if m.run else 0.0,
+                      "dc_voltage_v": 0.0, "state": 1 if m.run else 0, "grid_frequency_hz": m.grid_hz,
+                      "heartbeat": m.heartbeat}
+        else:
+            values = {"pack_voltage_v": m.pack_voltage, "current_a": m.current_a if m.contactor_closed else 0.0,
+                      "soc_pct": float(np.mean(m.soc) * 100), "soh_pct": 100.0,
+                      "contactor_closed": m.contactor_closed, "cell_count": self.cells, "heartbeat": m.heartbeat,
+                      "cell_voltages_v": m.cell_voltages(), "cell_temperatures_c": m.temp_c}
+        img = np.zeros(self.device.sizes["input"], np.uint16)
+        self.regmap.write_into({"input": img}, values, self.cells)
+        self.device.publish("input", img)
+
+
+class Simulator:
+    """Plant + protocol endpoints. `run(stop)` makes it a supervisor worker (steps at `step_s`)."""
+
+    name = "simulator"
+
+    def __init__(self, site: Site, clock: Clock, step_s: float = 0.2, seed: int | None = None) -> None:
+        self.site = site
+        self.clock = clock
+        self.step_s = step_s
+        self.plant = Plant(site, seed=site.simulator.seed if seed is None else seed)
+        self.lock = threading.Lock()      # held while stepping; take it to inject faults atomically
+        self._endpoints: list[_Endpoint] = []
+        self._servers: dict[str, ModbusTcpServerThread] = {}
+        for link in site.links:
+            if link.kind != "modbus-tcp":
+                continue
+            eps = [_Endpoint(self.plant.pcs[p.id], load_regmap(p.regmap), p.unit_id, 1)
+                   for p in site.pcs if p.link == link.name]
+            eps += [_Endpoint(self.plant.racks[r.path], load_regmap(r.regmap), r.unit_id, r.cell_count)
+                    for r in site.racks if r.link == link.name]
+            host, port = link.host_port
+            self._servers[link.name] = ModbusTcpServerThread(host, port, [e.device for e in eps], f"sim-{link.name}")
+            self._endpoints += eps
+        for ep in self._endpoints:
+            ep.publish()
+
+    def start_endpoints(self, link: str | None = None) -> None:
+        """Start serving every link (or only `link`); returns once they listen."""
+        for name, server in self._servers.items():
+            if link in (None, name) and not server.running:
+                server.start()
+
+    def stop_endpoints(self, link: str | None = None) -> None:
+        """Stop serving every link (or only `link`): clients see the connection drop."""
+        for name, server in self._servers.items():
+            if link in (None, name):
+                server.stop()
+
+    def step(self, dt: float) -> None:
+        with self.lock:
+            for ep in self._endpoints:
+                ep.apply_writes()
+            self.plant.step(dt)
+            for ep in self._endpoints:
+                ep.publish()
+
+    def run(self, stop: threading.Event) -> None:
+        self.start_endpoints()
+        try:
+            last = self.clock.monotonic()
+            while not self.clock.wait(stop, self.step_s):
+                now = self.clock.monotonic()
+                self.step(now - last)
+                last = now
+        finally:
+            self.stop_endpoints()

@@ -1,0 +1,24 @@
+"""Driver registry: link kind (site file) -> driver class, and construction of a link's devices."""
+from __future__ import annotations
+
+from app.core.clock import Clock
+from app.core.commands import CommandRouter
+from app.core.databus import DataBus
+from app.core.errors import ConfigError
+from app.core.events import EventJournal
+from app.core.site import Link, Site
+from drivers.base import Driver
+
+
+def build_driver(site: Site, link: Link, bus: DataBus, router: CommandRouter, journal: EventJournal,
+                 clock: Clock) -> Driver:
+    """The driver thread object for one link of the site (not started)."""
+    if link.kind in ("modbus-tcp", "modbus-rtu"):
+        from drivers.modbus.driver import ModbusDevice, ModbusDriver
+        from drivers.modbus.regmap import load_regmap
+        devices = [ModbusDevice(p.path, p.unit_id, load_regmap(p.regmap)) for p in site.pcs if p.link == link.name]
+        devices += [ModbusDevice(r.path, r.unit_id, load_regmap(r.regmap), r.cell_count)
+                    for r in site.racks if r.link == link.name]
+        return ModbusDriver(link, bus, router, journal, clock, devices)
+    raise ConfigError(f"{site.source}: link '{link.name}': kind '{link.kind}' has no driver in this version "
+                      f"(available: modbus-tcp, modbus-rtu)")

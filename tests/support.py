@@ -1,0 +1,83 @@
+"""Helpers shared by tests: free loopback ports, waiting on conditions, generated site files."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+from app.core.site import Site, load_site
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Wait on a condition with a timeout (never a bare sleep); returns the predicate's value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def site_text(bms_port: int, pcs_port: int, racks: int = 2, modules: int = 2, cells: int = 8,
+              poll_s: float = 0.2, stale_after_s: float = 1.0, chemistry: str = "lfp") -> str:
+    """A small site on loopback ports: one PCS link, one BMS link with `racks` racks, simulator on."""
+    rack_lines = ",\n".join(f'  {{ link = "bms1", unit_id = {i + 1} }}' for i in range(racks))
+    return f"""
+[site]
+name = "Test site"
+
+[simulator]
+enabled = true
+
+[protection]
+period_s = 0.05
+stale_after_s = {stale_after_s}
+
+[protection.limits]
+cell_overvoltage_delay_s = 0.2
+
+[[link]]
+name = "bms1"
+kind = "modbus-tcp"
+address = "127.0.0.1:{bms_port}"
+poll_period_s = {poll_s}
+timeout_s = 0.3
+
+[[link]]
+name = "pcs1"
+kind = "modbus-tcp"
+address = "127.0.0.1:{pcs_port}"
+poll_period_s = {poll_s}
+timeout_s = 0.3
+
+[[pcs]]
+id = "pcs1"
+link = "pcs1"
+unit_id = 1
+rated_power_kw = 100.0
+
+[[bess]]
+id = "bess1"
+chemistry = "{chemistry}"
+cell_capacity_ah = 100.0
+pcs = "pcs1"
+modules_per_rack = {modules}
+cells_per_module = {cells}
+racks = [
+{rack_lines},
+]
+"""
+
+
+def make_site(tmp_path: Path, **kwargs) -> Site:
+    path = tmp_path / "site.toml"
+    path.write_text(site_text(free_port(), free_port(), **kwargs), encoding="utf-8")
+    return load_site(path)
