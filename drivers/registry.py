@@ -17,8 +17,11 @@ def build_driver(site: Site, link: Link, bus: DataBus, router: CommandRouter, jo
         from drivers.modbus.driver import ModbusDevice, ModbusDriver
         from drivers.modbus.regmap import load_regmap
         devices = [ModbusDevice(p.path, p.unit_id, load_regmap(p.regmap)) for p in site.pcs if p.link == link.name]
-        devices += [ModbusDevice(r.path, r.unit_id, load_regmap(r.regmap), r.cell_count)
+        devices += [ModbusDevice(r.path, r.unit_id, load_regmap(r.regmap), r.cell_count, r.cells_per_module)
                     for r in site.racks if r.link == link.name]
         return ModbusDriver(link, bus, router, journal, clock, devices)
+    if link.kind == "can":
+        from drivers.can.driver import CanDriver
+        return CanDriver(link, bus, router, journal, clock, racks=[r for r in site.racks if r.link == link.name])
     raise ConfigError(f"{site.source}: link '{link.name}': kind '{link.kind}' has no driver in this version "
-                      f"(available: modbus-tcp, modbus-rtu)")
+                      f"(available: modbus-tcp, modbus-rtu, can)")

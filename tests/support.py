@@ -27,8 +27,12 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str
 
 
 def site_text(bms_port: int, pcs_port: int, racks: int = 2, modules: int = 2, cells: int = 8,
-              poll_s: float = 0.2, stale_after_s: float = 1.0, chemistry: str = "lfp") -> str:
-    """A small site on loopback ports: one PCS link, one BMS link with `racks` racks, simulator on."""
+              poll_s: float = 0.2, stale_after_s: float = 1.0, chemistry: str = "lfp", bms_can: bool = False) -> str:
+    """A small site on loopback ports: one PCS link, one BMS link with `racks` racks, simulator on.
+    The BMS link is Modbus TCP on `bms_port`, or with `bms_can` Pylontech CAN served as socketcand there."""
+    rated_kw = round(racks * modules * cells * 3.2 * 100.0 / 1000 * 0.5, 1)    # a 0.5C PCS
+    bms_link = (f'kind = "can"\naddress = "can0"\noptions = {{ interface = "socketcand", host = "127.0.0.1", '
+                f'port = {bms_port} }}' if bms_can else f'kind = "modbus-tcp"\naddress = "127.0.0.1:{bms_port}"')
     rack_lines = ",\n".join(f'  {{ link = "bms1", unit_id = {i + 1} }}' for i in range(racks))
     return f"""
 [site]
@@ -46,8 +50,7 @@ cell_overvoltage_delay_s = 0.2
 
 [[link]]
 name = "bms1"
-kind = "modbus-tcp"
-address = "127.0.0.1:{bms_port}"
+{bms_link}
 poll_period_s = {poll_s}
 timeout_s = 0.3
 
@@ -62,7 +65,7 @@ timeout_s = 0.3
 id = "pcs1"
 link = "pcs1"
 unit_id = 1
-rated_power_kw = 100.0
+rated_power_kw = {rated_kw}
 
 [[bess]]
 id = "bess1"

@@ -78,11 +78,16 @@ class CellHeatmap(pg.GraphicsLayoutWidget):
             self.view.addItem(text)
             stale = pg.TextItem("", color="#000000", fill=pg.mkBrush(255, 255, 255, 220), anchor=(0.5, 0.5))
             stale.setPos(float(self._x0[i]) + r.cells_per_module / 2, self.rows / 2)
+            stale.setVisible(False)
             self.view.addItem(stale)
             self._labels.append(stale)
         self.markers = pg.ScatterPlotItem(size=12, pen=pg.mkPen("#000000", width=1.5), brush=None)
         self.view.addItem(self.markers)
         self.view.setRange(xRange=(0, width), yRange=(-1.2, self.rows), padding=0.02)
+
+    def set_scale(self, scale: Scale) -> None:
+        self.scale = scale
+        self.refresh()
 
     def set_rack(self, index: int, values: np.ndarray | None, status: str = "") -> None:
         """Values of rack `index` (cell 1 first); status non-empty (e.g. 'COMM_LOST') greys it out."""
@@ -96,6 +101,7 @@ class CellHeatmap(pg.GraphicsLayoutWidget):
                 r.modules, r.cells_per_module)
         self._stale[index] = bool(status)
         self._labels[index].setText(status)
+        self._labels[index].setVisible(bool(status))
 
     def refresh(self) -> None:
         rgba = self.scale.rgba(self._values)
@@ -162,10 +168,13 @@ class Legend(QtWidgets.QLabel):
     def __init__(self, scale: Scale, quantity: str, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("legend")
+        self.set_scale(scale, quantity)
+
+    def set_scale(self, scale: Scale, quantity: str) -> None:
         self.setText(
             f"{quantity}: grey = normal {scale.low_warn:g}–{scale.high_warn:g} {scale.unit} (light low, dark high) · "
             f"<span style='background:#f5a000'>&nbsp;amber&nbsp;</span> warn > {scale.high_warn:g} · "
             f"<span style='background:#dc1e1e;color:white'>&nbsp;red&nbsp;</span> trip > {scale.high_trip:g} · "
-            f"<span style='background:#78aafa'>&nbsp;light blue&nbsp;</span> warn < {scale.low_warn:g} · "
-            f"<span style='background:#2850dc;color:white'>&nbsp;blue&nbsp;</span> trip < {scale.low_trip:g} · "
-            f"▲ max ▼ min · grey block + label = COMM_LOST/STALE")
+            f"<span style='background:#78aafa'>&nbsp;light blue&nbsp;</span> warn &lt; {scale.low_warn:g} · "
+            f"<span style='background:#2850dc;color:white'>&nbsp;blue&nbsp;</span> trip &lt; {scale.low_trip:g} · "
+            f"△ max ▽ min · flat grey + label = COMM_LOST/STALE")

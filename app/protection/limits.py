@@ -40,3 +40,15 @@ CELL_VOLTAGE_WINDOW = {          # (low_trip, low_warn, high_warn, high_trip) in
 def voltage_window(chemistry: str, overrides: dict[str, float]) -> tuple[float, float, float, float]:
     low_trip, low_warn, high_warn, _ = CELL_VOLTAGE_WINDOW[chemistry]
     return low_trip, low_warn, high_warn, OvervoltageLimit.for_chemistry(chemistry, overrides).trip_v
+
+# Cell temperature window (°C) shown to the operator: (low_trip, low_warn, high_warn, high_trip).
+# Low levels are the charge limits (no charging of LFP/NMC below 0 °C: EVE LF280K, LG M50 datasheets;
+# LTO -30 °C: Toshiba SCiB; Na-ion -20 °C: CATL 1st-gen), high levels the discharge limits (55-60 °C).
+CELL_TEMPERATURE_WINDOW = {
+    "lfp": (0.0, 5.0, 45.0, 55.0),
+    "nmc": (0.0, 5.0, 45.0, 60.0),
+    "lto": (-30.0, -20.0, 50.0, 60.0),
+    "naion": (-20.0, -10.0, 50.0, 60.0),
+}
+# Deviation of a cell from its rack mean (V): imbalance warn / trip (BMS vendors flag 30-50 mV on LFP).
+CELL_DEVIATION_WINDOW_V = (-0.10, -0.03, 0.03, 0.10)

@@ -15,7 +15,7 @@ from app.qt.main_window import MainWindow
 from app.qt.style import stylesheet
 from app.runtime import Runtime
 
-SCREENS = ("overview", "cells", "events")
+SCREENS = ("overview", "alarms", "cells", "events", "trends", "cell-detail", "links")
 
 
 def _pump(app: QtWidgets.QApplication, seconds: float) -> None:
@@ -37,6 +37,9 @@ def main(out_dir: Path = ROOT / "docs" / "screenshots") -> int:
         window.show()
         try:
             _pump(app, 4.0)
+            window.trends.add("site.bess1.rack03.cell_voltages_v")
+            window.trends.add("site.bess1.rack03.cell_voltages_v#37")
+            window.open_cell("site.bess1.rack03", 37)
             for i, name in enumerate(SCREENS):
                 window.show_screen(i)
                 _pump(app, 0.5)

@@ -1,0 +1,119 @@
+"""Assemble and run the whole application for a site: DataBus, journal, command router, supervisor,
+one driver thread per link, protection, historian, dispatch and (for the demo) the plant simulator.
+
+Shutdown order: dispatch -> protection (leaves every PCS at 0 kW while links still run) -> drivers
+-> historian (final flush) -> simulator.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+
+from app.core.clock import Clock, ScaledClock, SystemClock
+from app.core.commands import Command, CommandResult, CommandRouter
+from app.core.databus import DataBus
+from app.core.events import Event, EventJournal, Severity
+from app.core.site import Site
+from app.core.supervisor import Supervisor
+from app.ems.cycler import SocCycler
+from app.historian.writer import HistorianWriter
+from app.protection.thread import ProtectionThread
+from app.security.service import SecurityService
+from app.sim.simulator import Simulator
+from drivers.registry import build_driver
+
+log = logging.getLogger(__name__)
+
+STOP_ORDER = ["ems", "protection", "drivers", "historian", "simulator"]
+
+
+class Runtime:
+    """Everything that runs for one site. Build, `start()`, then `stop()` (ordered)."""
+
+    def __init__(self, site: Site, data_dir: Path, clock: Clock | None = None, dispatch: bool = True) -> None:
+        self.site = site
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if clock is None:
+            clock = ScaledClock(site.simulator.speed) if site.simulator.enabled and site.simulator.speed != 1 \
+                else SystemClock()
+        self.clock = clock
+        self.bus = DataBus()
+        self.journal = EventJournal()
+        self.router = CommandRouter()
+        self.supervisor = Supervisor(self.journal, clock)
+        self.simulator = Simulator(site, clock) if site.simulator.enabled else None
+        self.drivers = [build_driver(site, link, self.bus, self.router, self.journal, clock)
+                        for link in site.links if link.kind != "sim"]
+        self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
+        self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
+        self.dispatch = SocCycler(site, self.bus, self.router, clock) if dispatch else None
+        self.security = SecurityService(self.data_dir, clock)
+
+    def start(self) -> None:
+        if self.simulator:
+            self.simulator.start_endpoints()          # listening before the drivers first connect
+            self.supervisor.start(self.simulator, "simulator")
+        self.supervisor.start(self.historian, "historian")
+        for d in self.drivers:
+            self.supervisor.start(d, "drivers")
+        self.supervisor.start(self.protection, "protection")
+        if self.dispatch:
+            self.supervisor.start(self.dispatch, "ems")
+        self.journal.post(Event(self.clock.time(), "esms", "start",
+                                f"ESMS started: site '{self.site.name}', {self.site.cell_count} cells, "
+                                f"{len(self.drivers)} links" + (" (simulated plant)" if self.simulator else "")))
+
+    def stop(self) -> list[str]:
+        """Ordered shutdown; returns names of threads that did not stop in time."""
+        self.journal.post(Event(self.clock.time(), "esms", "stop", "ESMS stopping"))
+        stuck = self.supervisor.stop_all(STOP_ORDER)
+        self.security.close()
+        return stuck
+
+    def emergency_stop(self, user: str) -> list["Future[CommandResult]"]:
+        """Every PCS to 0 kW and every rack contactor open, straight to the link threads (not through
+        protection, which is told to latch the stop as well). Never waits: returns the futures."""
+        commands = [Command(f"site.{p.id}.active_power_setpoint_kw", "write", 0.0, user, "EMERGENCY STOP")
+                    for p in self.site.pcs]
+        commands += [Command(f"{r.path}.contactor_command", "write", 0, user, "EMERGENCY STOP")
+                     for r in self.site.racks]
+        commands.append(Command("site.protection", "emergency_stop", None, user, "EMERGENCY STOP"))
+        self.journal.post(Event(self.clock.time(), "operator", "emergency_stop",
+                                f"EMERGENCY STOP by {user}: all PCS 0 kW, all contactors open", Severity.TRIP))
+        return [self.router.submit(c) for c in commands]
+
+    def status_line(self) -> str:
+        """One line for headless operation: power, SOC, cell extremes, links, protection, alarms."""
+        snap = self.bus.snapshot()
+
+        def val(point: str, fmt: str, default: str = "--") -> str:
+            s = snap.get(point)
+            if s is None or isinstance(s.value, float) and math.isnan(s.value):
+                return default
+            text = format(s.value, fmt)
+            return text if s.quality.usable else f"{text}({s.quality.value})"
+
+        parts = [f"{self.clock.time():.0f}"]
+        for p in self.site.pcs:
+            parts.append(f"{p.id} {val(f'site.{p.id}.active_power_kw', '+.1f')} kW")
+        for b in self.site.bess:
+            volts = [snap.get(f"{r.path}.cell_voltages_v") for r in b.racks]
+            good = [s.value for s in volts if s is not None and s.quality.usable]
+            socs = [snap[f"{r.path}.soc_pct"].value for r in b.racks if f"{r.path}.soc_pct" in snap]
+            cells = f"Vcell {np.min([v.min() for v in good]):.3f}..{np.max([v.max() for v in good]):.3f} V" \
+                if good else "Vcell --"
+            soc = f"SOC {np.mean(socs):.1f}%" if socs else "SOC --"
+            lost = len(volts) - len(good)
+            parts.append(f"{b.id} {soc} {cells}" + (f" {lost} racks COMM_LOST/STALE" if lost else ""))
+        links = " ".join(f"{link.name}:{val(f'site.links.{link.name}.status', 's', '?')}"
+                         for link in self.site.links if link.kind != "sim")
+        parts.append(f"links {links}")
+        parts.append(f"protection {val('site.protection.state', 's', 'STARTING')}")
+        alarms = sum(1 for e in self.journal.since(0) if e.severity >= Severity.ALARM)
+        parts.append(f"alarm events {alarms}")
+        return " | ".join(parts)
