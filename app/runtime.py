@@ -22,7 +22,7 @@ from app.core.supervisor import Supervisor
 from app.ems.cycler import SocCycler
 from app.historian.writer import HistorianWriter
 from app.protection.thread import ProtectionThread
-from app.security.service import SecurityService
+from app.security.service import SecurityService, SecuritySettings
 from app.sim.simulator import Simulator
 from drivers.registry import build_driver
 
@@ -34,7 +34,8 @@ STOP_ORDER = ["ems", "protection", "drivers", "historian", "simulator"]
 class Runtime:
     """Everything that runs for one site. Build, `start()`, then `stop()` (ordered)."""
 
-    def __init__(self, site: Site, data_dir: Path, clock: Clock | None = None, dispatch: bool = True) -> None:
+    def __init__(self, site: Site, data_dir: Path, clock: Clock | None = None, dispatch: bool = True,
+                 security: SecuritySettings = SecuritySettings()) -> None:
         self.site = site
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +53,7 @@ class Runtime:
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
         self.dispatch = SocCycler(site, self.bus, self.router, clock) if dispatch else None
-        self.security = SecurityService(self.data_dir, clock)
+        self.security = SecurityService(self.data_dir, clock, security)
 
     def start(self) -> None:
         if self.simulator:

@@ -1,0 +1,151 @@
+"""Operator screens with pytest-qt over the real runtime (simulator on loopback): navigation, alarm
+ack/shelve/reset with roles, drill-down, trends, emergency stop while logged out."""
+from __future__ import annotations
+
+import pytest
+from PySide6 import QtCore, QtWidgets
+
+from app.alarms.model import AlarmState
+from app.runtime import Runtime
+from app.security.passwords import HashParams
+from app.security.roles import Role
+from app.security.service import SecuritySettings
+from support import make_site, wait_for
+
+PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 jump", Role.VIEWER: "lamp post 333 view"}
+
+
+@pytest.fixture
+def window(tmp_path, qtbot):
+    from app.qt.main_window import MainWindow
+    site = make_site(tmp_path, racks=2, modules=2, cells=8, poll_s=0.2)
+    rt = Runtime(site, tmp_path / "data", security=SecuritySettings(hash_params=HashParams.cheap()))
+    sec = rt.security
+    sec.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
+    admin = sec.login("admin", PASSWORD[Role.ADMIN], "test")
+    for role in (Role.OPERATOR, Role.VIEWER):
+        sec.add_user(admin, role.value, role, PASSWORD[role])
+    sec.logout(admin)
+    rt.start()
+    w = MainWindow(rt)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    assert rt.stop() == []
+
+
+def _login(w, role: Role) -> None:
+    w.session.session = w.runtime.security.login(role.value, PASSWORD[role], "test")
+
+
+def _trip(w, rack="site.bess1.rack01", cell=3):
+    with w.runtime.simulator.lock:
+        w.runtime.simulator.plant.inject_cell_offset(rack, cell, 0.6)
+    return wait_for(lambda: next((a for a in w.runtime.protection.alarm_summary.active if a.latched), None),
+                    what="latched trip alarm")
+
+
+def _select(w, tag: str, qtbot) -> None:
+    qtbot.waitUntil(lambda: any(a.tag == tag for a in w.alarms.model.rows), timeout=3000)
+    row = next(r for r in range(w.alarms.proxy.rowCount())
+               if w.alarms.model.rows[w.alarms.proxy.mapToSource(w.alarms.proxy.index(r, 0)).row()].tag == tag)
+    w.alarms.table.selectRow(row)
+
+
+def test_function_keys_reach_every_screen(window, qtbot):
+    for i in range(len(window.screens)):
+        qtbot.keyClick(window, getattr(QtCore.Qt.Key, f"Key_F{i + 1}"))
+        assert window.stack.currentIndex() == i
+        assert window.buttons[i].isChecked()
+
+
+def test_operator_acknowledges_a_trip_and_resets_it_once_the_cause_is_gone(window, qtbot, monkeypatch):
+    alarm = _trip(window)
+    _login(window, Role.OPERATOR)
+    _select(window, alarm.tag, qtbot)
+    window.alarms.ack_selected()
+    wait_for(lambda: window.runtime.protection.alarms.view(alarm.tag).state is AlarmState.ACKED, what="ACKED")
+    qtbot.waitUntil(lambda: any(a.tag == alarm.tag and a.state is AlarmState.ACKED for a in window.alarms.model.rows),
+                    timeout=3000)
+
+    refusals = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a: refusals.append(a[2]))
+    monkeypatch.setattr(window.session, "_reauthenticate", lambda: _reauth(window))
+    window.alarms.reset_selected()                   # the cause persists: refused, latched still
+    assert refusals and "condition persists" in refusals[-1]
+    assert window.runtime.protection.alarms.view(alarm.tag).latched
+
+    with window.runtime.simulator.lock:
+        window.runtime.simulator.plant.clear_faults()
+    wait_for(lambda: not window.runtime.protection.alarms.view(alarm.tag).condition, what="cause gone")
+    window.alarms.reset_selected()
+    wait_for(lambda: window.runtime.bus.get("site.protection.state").value == "NORMAL", what="reset")
+    records = window.runtime.security.audit.records(0)
+    assert [r.action for r in records if r.target == "site.alarms"][-3:] == ["ack", "reset", "reset"]
+    assert [r.result for r in records if r.action == "reset"] == ["failed", "ok"]
+
+
+def _reauth(w) -> bool:
+    w.session.session = w.runtime.security.reauthenticate(w.session.session, PASSWORD[Role.OPERATOR])
+    return True
+
+
+def test_viewer_cannot_acknowledge(window, qtbot, monkeypatch):
+    alarm = _trip(window)
+    _login(window, Role.VIEWER)
+    refusals = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a: refusals.append(a[2]))
+    _select(window, alarm.tag, qtbot)
+    window.alarms.ack_selected()
+    assert refusals and "viewer" in refusals[0]
+    assert window.runtime.protection.alarms.view(alarm.tag).state is AlarmState.UNACK
+
+
+def test_operator_shelves_a_link_alarm_with_a_reason(window, qtbot):
+    _login(window, Role.OPERATOR)
+    tag = "site.links.bms1.comm_lost"
+    window.runtime.simulator.stop_endpoints("bms1")
+    _select(window, tag, qtbot)
+
+    def fill():
+        dialog = QtWidgets.QApplication.activeModalWidget()
+        dialog.reason_edit.setText("BMS gateway replaced, work order 4711")
+        dialog.duration.setCurrentIndex(1)                  # 15 minutes
+        dialog._accept()
+    QtCore.QTimer.singleShot(200, fill)
+    window.alarms.shelve_selected()
+    view = wait_for(lambda: (v := window.runtime.protection.alarms.view(tag)).state is AlarmState.SHELVED and v,
+                    what="SHELVED")
+    assert view.shelf.reason == "BMS gateway replaced, work order 4711" and view.shelf.until is not None
+    qtbot.waitUntil(lambda: any(a.tag == tag for a in window.runtime.protection.alarm_summary.hidden), timeout=3000)
+    window.runtime.simulator.start_endpoints("bms1")
+
+
+def test_emergency_stop_works_while_logged_out(window, qtbot):
+    plant = window.runtime.simulator.plant
+    wait_for(lambda: plant.pcs["pcs1"].setpoint_kw > 0, what="dispatch running")
+    assert window.session.session is None
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_E, QtCore.Qt.KeyboardModifier.ControlModifier)
+    wait_for(lambda: plant.pcs["pcs1"].setpoint_kw == 0.0, what="PCS 0 kW")
+    wait_for(lambda: not any(r.contactor_closed for r in plant.racks.values()), what="contactors open")
+    wait_for(lambda: window.runtime.bus.get("site.protection.state").value == "EMERGENCY_STOP")
+    qtbot.waitUntil(lambda: "EMERGENCY_STOP" in window.banner.text(), timeout=3000)
+    audit = [r for r in window.runtime.security.audit.records(0) if r.action == "emergency_stop"]
+    assert audit and audit[0].user == "(nobody)"
+
+
+def test_heatmap_click_drills_down_to_the_cell_detail(window, qtbot):
+    wait_for(lambda: window.runtime.bus.get("site.bess1.rack02.cell_voltages_v"))
+    window.show_screen(2)
+    window.cells.heatmap.cellClicked.emit(2, 2, 3)          # rack02, module 2, cell 3 -> cell 11
+    assert window.stack.currentWidget() is window.detail
+    assert "2-02-03" in window.detail.title.text()
+    qtbot.waitUntil(lambda: window.detail.rows["Voltage"].text().endswith(" V"), timeout=3000)
+
+
+def test_trend_shows_a_cell_from_the_historian(window, qtbot):
+    wait_for(lambda: window.runtime.historian.commits >= 2, what="historian commits")
+    window.trends.add("site.bess1.rack01.cell_voltages_v#5")
+    qtbot.waitUntil(lambda: "site.bess1.rack01.cell_voltages_v#5" in window.trends.plot._series, timeout=5000)
+    assert "cell_voltages_v#5 = 3." in window.trends.plot.readout_text()
