@@ -18,7 +18,6 @@ from app.core.site import Site
 from app.sim.can_endpoint import CanSimLink
 from app.sim.plant import Plant, PcsModel, RackModel
 from drivers.modbus.regmap import RegisterMap, load_regmap
-from drivers.modbus.rtu_server import ModbusRtuServerThread, PtyLine
 from drivers.modbus.server import ModbusTcpServerThread, RegisterDevice
 
 log = logging.getLogger(__name__)
@@ -92,26 +91,17 @@ class Simulator:
                 self._servers[link.name] = CanSimLink(
                     link, [self.plant.racks[r.path] for r in site.racks if r.link == link.name], clock, lock=self.lock)
                 continue
-            if link.kind not in ("modbus-tcp", "modbus-rtu"):
+            if link.kind != "modbus-tcp":
                 continue
             eps = [_Endpoint(self.plant.pcs[p.id], load_regmap(p.regmap), p.unit_id, 1)
                    for p in site.pcs if p.link == link.name]
             eps += [_Endpoint(self.plant.racks[r.path], load_regmap(r.regmap), r.unit_id, r.cell_count)
                     for r in site.racks if r.link == link.name]
-            if link.kind == "modbus-rtu":
-                self._servers[link.name] = ModbusRtuServerThread(PtyLine(link.address), [e.device for e in eps],
-                                                                 f"sim-{link.name}")
-            else:
-                host, port = link.host_port
-                self._servers[link.name] = ModbusTcpServerThread(host, port, [e.device for e in eps], f"sim-{link.name}")
+            host, port = link.host_port
+            self._servers[link.name] = ModbusTcpServerThread(host, port, [e.device for e in eps], f"sim-{link.name}")
             self._endpoints += eps
         for ep in self._endpoints:
             ep.publish()
-
-    @property
-    def servers(self) -> dict:
-        """Link name -> its server thread (for app/sim/faults.py)."""
-        return dict(self._servers)
 
     def start_endpoints(self, link: str | None = None) -> None:
         """Start serving every link (or only `link`); returns once they listen."""
