@@ -23,5 +23,8 @@ def build_driver(site: Site, link: Link, bus: DataBus, router: CommandRouter, jo
     if link.kind == "can":
         from drivers.can.driver import CanDriver
         return CanDriver(link, bus, router, journal, clock, racks=[r for r in site.racks if r.link == link.name])
+    if link.kind == "ble":
+        from drivers.ble.driver import BleDriver
+        return BleDriver(link, bus, router, journal, clock, racks=[r for r in site.racks if r.link == link.name])
     raise ConfigError(f"{site.source}: link '{link.name}': kind '{link.kind}' has no driver in this version "
-                      f"(available: modbus-tcp, modbus-rtu, can)")
+                      f"(available: modbus-tcp, modbus-rtu, can, ble)")

@@ -14,15 +14,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Wait on a condition with a timeout (never a bare sleep); returns the predicate's value."""
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition", journal=None):
+    """Wait on a condition with a timeout (never a bare sleep); returns the predicate's value.
+    With `journal` (an EventJournal) a timeout lists its events, to show what happened instead."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            events = "".join(f"\n  {e.kind}: {e.message}" for e in journal.since(0)) if journal else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{events}")
         time.sleep(interval)
 
 
@@ -46,7 +48,7 @@ period_s = 0.05
 stale_after_s = {stale_after_s}
 
 [protection.limits]
-cell_overvoltage_delay_s = 0.2
+cell_overvoltage_trip_delay_s = 0.2
 
 [[link]]
 name = "bms1"

@@ -1,11 +1,14 @@
-"""The protection thread: every `period_s` it reads the DataBus, applies the rules per rack, feeds the
-ISA-18.2 alarm manager and drives the PCS to a safe state. It never touches the GUI and treats
-missing/stale data as a fault.
+"""The protection thread: it reads the DataBus, applies every rule of every rack (limit ladders,
+derating, thermal runaway, sensor plausibility, stale data), feeds the ISA-18.2 alarm manager, runs
+the trip sequence and drives the PCS to a safe state. It never touches the GUI.
 
-Rack states: NORMAL, TRIPPED (the rack's trip alarm is latched until an authorised reset once the cause
-is gone), STALE (data missing/old/bad: safe state while it lasts). A PCS is held at 0 kW while any of
-its racks is not NORMAL; the hold is re-asserted until the PCS reads back 0. The alarm manager is owned
-by this thread: operator actions reach it as Commands on "site.alarms", the GUI reads the frozen
+Timing: a full cycle every `period_s` (default 100 ms), plus an immediate evaluation of a rack as soon
+as its new cell frame is published (so sample -> trip does not wait for the next tick).
+Rack states: NORMAL, TRIPPED (a latched trip alarm of the rack, until an authorised reset once the
+cause is gone), STALE (data missing/old/bad: safe state while it lasts). A PCS is held at 0 kW while
+any of its racks is STALE, while its BESS is tripped as a whole, while a single faulty rack is being
+isolated (until its contactor reads open), and after an emergency stop. The alarm manager is owned by
+this thread: operator actions reach it as Commands on "site.alarms"; the GUI reads the frozen
 `alarm_summary` / `first_outs` published after every cycle.
 """
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from app.alarms import commands as alarm_commands
 from app.alarms.manager import AlarmManager
@@ -25,31 +31,56 @@ from app.core.commands import Command, CommandRouter, CommandStatus, PendingComm
 from app.core.databus import DataBus
 from app.core.events import Event, EventJournal, Severity
 from app.core.sample import Sample
-from app.core.site import Rack, Site
-from app.protection.limits import OvervoltageLimit
-from app.protection.rules import CellOvervoltageRule, data_age_fault
+from app.core.site import Bess, Rack, Site
+from app.protection.actions import RackCondition, TripPlanner, load_trip_sequence
+from app.protection.ladder import Level
+from app.protection.limit_file import QUANTITIES, RUNGS, load_limits
+from app.protection.rack_check import RackCheck, RackVerdict
+from app.protection.rules import data_age_fault
 
 log = logging.getLogger(__name__)
 
 NORMAL, TRIPPED, STALE = "NORMAL", "TRIPPED", "STALE"
 REASSERT_S = 1.0
 ESTOP_TAG = "site.protection.emergency_stop"
+RUNG_PRIORITY = {"warn": Priority.LOW, "alarm": Priority.HIGH, "trip": Priority.URGENT}
+LEVEL_OF = {"warn": Level.WARN, "alarm": Level.ALARM, "trip": Level.TRIP}
+EXTRA = (("thermal", "thermal runaway"), ("sensor", "sensor fault"))
 
 
 @dataclass
 class _RackGuard:
     rack: Rack
-    pcs: str
-    rule: CellOvervoltageRule
+    bess: Bess
+    check: RackCheck
     state: str = NORMAL
+    verdict: RackVerdict | None = None
+    frame_ts: float = float("-inf")
+    fed: dict[str, tuple[bool, Any]] = field(default_factory=dict)   # tag -> last (active, value) fed
+    published: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def ov_tag(self) -> str:
-        return f"{self.rack.path}.cell_voltages_v.ov_trip"
+    def tag(self, what: str, rung: str) -> str:
+        return f"{self.rack.path}.{what}.{rung}"
 
     @property
     def data_tag(self) -> str:
-        return f"{self.rack.path}.cell_voltages_v.data_fault"
+        return f"{self.rack.path}.data_fault"
+
+    @property
+    def trip_tags(self) -> list[str]:
+        return [self.tag(q, "trip") for q in QUANTITIES] + [self.tag(w, "trip") for w, _ in EXTRA]
+
+
+class _Wake:
+    """DataBus subscriber that only notes which racks have a new cell frame and wakes the thread."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.points: collections.deque[str] = collections.deque()
+
+    def put(self, item: tuple[str, Sample]) -> None:
+        self.points.append(item[0])
+        self.event.set()
 
 
 class ProtectionThread:
@@ -59,29 +90,53 @@ class ProtectionThread:
         self.site, self.bus, self.router, self.journal, self.clock = site, bus, router, journal, clock
         self.period_s = site.protection.period_s
         self.stale_after_s = site.protection.stale_after_s
-        self.guards = [
-            _RackGuard(r, b.pcs, CellOvervoltageRule(OvervoltageLimit.for_chemistry(b.chemistry,
-                                                                                    site.protection.overrides)))
-            for b in site.bess for r in b.racks
-        ]
+        site_text = Path(site.source).read_text(encoding="utf-8") if Path(site.source).is_file() else None
+        sequence = load_trip_sequence()
+        self.guards: list[_RackGuard] = []
+        self.planners: dict[str, TripPlanner] = {}
+        self.limits = {}
+        for b in site.bess:
+            limits = self.limits[b.id] = load_limits(b.chemistry, site.protection.overrides, site_text=site_text,
+                                                     site_source=site.source)
+            self.planners[b.id] = TripPlanner(b.id, b.pcs, [r.path for r in b.racks], sequence)
+            for r in b.racks:
+                self.guards.append(_RackGuard(r, b, RackCheck(limits, b.cell_capacity_ah, r.number, r.modules,
+                                                             r.cells_per_module, r.cell_count)))
+        self.by_path = {g.rack.path: g for g in self.guards}
         self.alarms = AlarmManager(self._definitions(), snapshot_of=self._rack_snapshot, now=clock.time())
         self.alarm_summary: AlarmSummary = self.alarms.summary()     # replaced whole after every cycle
         self.first_outs: tuple = ()
         self._held: dict[str, float] = {}          # pcs id -> monotonic time of last 0 kW command
         self.lateness_s: collections.deque[float] = collections.deque(maxlen=10_000)
-        self.trip_times: list[tuple[str, float]] = []  # (rack path, monotonic time of trip decision)
+        self.trip_times: list[tuple[str, float, float]] = []   # (rack, sample recv_mono, decision mono)
         self._commands = router.register("site.protection")
         self._alarm_commands = router.register(alarm_commands.TARGET)
+        self._wake = _Wake()
+        self._sub = bus.subscribe("site.*.cell_voltages_v", self._wake)
         self._started = clock.monotonic()
 
+    # --- alarm definitions ----------------------------------------------------------------------
     def _definitions(self) -> list[AlarmDefinition]:
         defs = []
         for g in self.guards:
-            point = f"{g.rack.path}.cell_voltages_v"
-            defs.append(AlarmDefinition(g.ov_tag, point, "cell overvoltage trip", Priority.URGENT,
-                                        limit=g.rule.limit.trip_v, latching=True, alarm_class="safety",
-                                        group=g.rack.path, unit="V"))
-            defs.append(AlarmDefinition(g.data_tag, point, "cell data missing or stale: safe state", Priority.HIGH,
+            for q, (side, unit) in QUANTITIES.items():
+                spec = self.limits[g.bess.id].ladders[q]
+                scale = g.rack.cell_count if q.startswith("pack_") else (
+                    g.bess.cell_capacity_ah if unit == "crate" else 1.0)
+                for rung, level in zip(RUNGS, spec.levels):
+                    defs.append(AlarmDefinition(
+                        g.tag(q, rung), f"{g.rack.path}.{q}", f"{q.replace('_', ' ')} {rung}", RUNG_PRIORITY[rung],
+                        limit=level * scale, direction=Direction.HIGH if side == "high" else Direction.LOW,
+                        latching=rung == "trip", alarm_class="safety" if rung == "trip" else "process",
+                        group=g.rack.path, unit={"v": "V", "crate": "A", "c": "°C"}[unit]))
+            for what, text in EXTRA:
+                for rung in ("alarm", "trip"):
+                    defs.append(AlarmDefinition(
+                        g.tag(what, rung), f"{g.rack.path}.{what}", f"{text} {rung}", RUNG_PRIORITY[rung],
+                        direction=Direction.DISCRETE, latching=rung == "trip", alarm_class="safety",
+                        group=g.rack.path))
+            defs.append(AlarmDefinition(g.data_tag, f"{g.rack.path}.cell_voltages_v",
+                                        "cell data missing or stale: safe state", Priority.HIGH,
                                         direction=Direction.DISCRETE, alarm_class="equipment", group=g.rack.path))
         defs.append(AlarmDefinition(ESTOP_TAG, ESTOP_TAG, "emergency stop", Priority.URGENT,
                                     direction=Direction.DISCRETE, latching=True, alarm_class="safety",
@@ -97,6 +152,7 @@ class ProtectionThread:
         snap = self.bus.snapshot()
         return {p: s.value for p, s in snap.items() if p.startswith(group + ".")}
 
+    # --- loop -------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         tick = self.clock.monotonic()
         while not stop.is_set():
@@ -106,10 +162,23 @@ class ProtectionThread:
             tick += self.period_s
             if tick < self.clock.monotonic():             # overrun: skip missed ticks, keep the phase
                 tick += ((self.clock.monotonic() - tick) // self.period_s + 1) * self.period_s
-            self.clock.wait(stop, tick - self.clock.monotonic())
+            while not stop.is_set() and self.clock.monotonic() < tick:
+                if self.clock.wait(self._wake.event, tick - self.clock.monotonic()):
+                    self._wake.event.clear()
+                    self._on_new_frames()
+
+    def _on_new_frames(self) -> None:
+        """Evaluate at once the racks whose cell frame just arrived (fast path between ticks)."""
+        paths = set()
+        while self._wake.points:
+            paths.add(self._wake.points.popleft().rsplit(".", 1)[0])
+        guards = [self.by_path[p] for p in paths if p in self.by_path]
+        if guards:
+            self.cycle(self.clock.monotonic(), guards)
 
     def on_stopped(self) -> None:
         """Leave the plant safe when the application stops: every PCS to 0 kW (drivers still run)."""
+        self.bus.unsubscribe(self._sub)
         futures = [self.router.submit(Command(f"site.{p.id}.active_power_setpoint_kw", "write", 0.0,
                                               reason="ESMS shutdown: safe state")) for p in self.site.pcs]
         for f in futures:
@@ -120,23 +189,129 @@ class ProtectionThread:
         self.router.unregister("site.protection")
         self.router.unregister(alarm_commands.TARGET)
 
-    # --- one cycle --------------------------------------------------------------------------
-    def cycle(self, now: float) -> None:
+    # --- one cycle --------------------------------------------------------------------------------
+    def cycle(self, now: float, guards: list[_RackGuard] | None = None) -> None:
+        """Evaluate `guards` (default: every rack, links and time-driven alarms) and act."""
         wall = self.clock.time()
+        full = guards is None
         transitions = []
-        for g in self.guards:
+        for g in self.guards if full else guards:
             transitions += self._evaluate(g, now, wall)
-        for link in self.site.links:
-            status = self.bus.get(f"site.links.{link.name}.status")
-            lost = status is not None and status.value == "COMM_LOST"
-            transitions += self.alarms.evaluate(f"site.links.{link.name}.comm_lost", lost,
-                                                status.value if status else None, wall)
-        transitions += self.alarms.tick(wall)
+        if full:
+            for link in self.site.links:
+                status = self.bus.get(f"site.links.{link.name}.status")
+                lost = status is not None and status.value == "COMM_LOST"
+                transitions += self.alarms.evaluate(f"site.links.{link.name}.comm_lost", lost,
+                                                    status.value if status else None, wall)
+            transitions += self.alarms.tick(wall)
         self._post(transitions)
-        self._handle_commands(wall)                   # judged on this cycle's data (reset needs the cause gone)
+        if full:
+            self._handle_commands(wall)               # judged on this cycle's data (reset needs the cause gone)
+        self._act(now, wall)
+
+    def _evaluate(self, g: _RackGuard, now: float, wall: float) -> list:
+        """Run the rack's rules and feed its alarms (only changes are fed); returns alarm transitions."""
+        path = g.rack.path
+        volts = self.bus.get(f"{path}.cell_voltages_v")
+        fault = data_age_fault(volts.recv_mono if volts else None, bool(volts and volts.quality.usable),
+                               now, self.stale_after_s)
+        if now - self._started < self.stale_after_s and fault == "no data":
+            fault = None                              # start-up grace: first poll not in yet
+        out = self._feed(g, g.data_tag, fault is not None, fault or "ok", wall)
+        if fault or volts is None:
+            return out
+        fresh = volts.source_ts > g.frame_ts
+        pending = g.verdict is not None and (g.verdict.level > Level.NORMAL or
+                                            any(s.since is not None for s in g.verdict.ladder.statuses))
+        if not (fresh or pending):
+            return out                                # nothing new and nothing timing: skip the rules
+        g.frame_ts = volts.source_ts
+        temps = self.bus.get(f"{path}.cell_temperatures_c")
+        t = temps.value if temps is not None and temps.quality.usable and temps.value.size == g.rack.cell_count \
+            else np.full(g.rack.cell_count, np.nan, np.float32)
+        v = g.check.step(now, volts.source_ts, volts.value, t, self._num(f"{path}.current_a", 0.0),
+                         self._num(f"{path}.pack_voltage_v", None), self._num(f"{path}.soc_pct", 50.0),
+                         self._num(f"{path}.h2_ppm", None), self._num(f"{path}.co_ppm", None))
+        g.verdict = v
+        for s in v.ladder.statuses:
+            point = self._point_of(g, s.quantity, s.index)
+            for rung in RUNGS:
+                out += self._feed(g, g.tag(s.quantity, rung), s.level >= LEVEL_OF[rung], round(s.value, 4),
+                                  wall, point)
+        for what, level, cause in (("thermal", v.thermal_status.level, v.thermal_status.cause),
+                                   ("sensor", v.sensors.level, v.sensors.cause)):
+            out += self._feed(g, g.tag(what, "alarm"), level >= Level.ALARM, cause or "ok", wall)
+            out += self._feed(g, g.tag(what, "trip"), level >= Level.TRIP, cause or "ok", wall)
+        tripped = [t for t in out if t.action == "activate" and t.latched]
+        if tripped:
+            self.trip_times.append((path, volts.recv_mono, now))
+            first = tripped[0]
+            self.journal.post(Event(wall, "protection", "trip",
+                                    f"TRIP {v.cause} -> {g.bess.pcs} 0 kW ({path}, latched)", Severity.TRIP,
+                                    point=first.point, value=first.value if isinstance(first.value, float) else None,
+                                    limit=first.limit))
+        self._publish_derating(g, v, now, wall)
+        return out
+
+    def _feed(self, g: _RackGuard, tag: str, active: bool, value: Any, wall: float, point: str | None = None) -> list:
+        if g.fed.get(tag, (False, None))[0] == active and not active:
+            return []
+        if g.fed.get(tag) == (active, value):
+            return []
+        g.fed[tag] = (active, value)
+        return self.alarms.evaluate(tag, active, value, wall, point)
+
+    def _num(self, point: str, default):
+        s = self.bus.get(point)
+        return float(s.value) if s is not None and s.quality.usable else default
+
+    @staticmethod
+    def _point_of(g: _RackGuard, quantity: str, index: int) -> str:
+        """The point an alarm message names: the worst cell's voltage, a sensor, or the rack quantity."""
+        if index >= 0 and quantity.startswith("cell_") and quantity != "cell_imbalance":
+            m, c = divmod(index, g.rack.cells_per_module)
+            return points.cell(g.rack.bess, g.rack.number, m + 1, c + 1, "voltage_v")
+        if index >= 0 and "temperature" in quantity and quantity != "temperature_spread":
+            m, c = divmod(index, g.rack.cells_per_module)
+            return points.cell(g.rack.bess, g.rack.number, m + 1, c + 1, "temperature_c")
+        return f"{g.rack.path}.{quantity}"
+
+    def _publish_derating(self, g: _RackGuard, v: RackVerdict, now: float, wall: float) -> None:
+        """CCL/DCL/CVL/DVL and their reasons as points, published when they change."""
+        d = v.derating
+        values = {"ccl_a": round(d.ccl_a, 1), "dcl_a": round(d.dcl_a, 1), "cvl_v": round(d.cvl_v, 2),
+                  "dvl_v": round(d.dvl_v, 2), "ccl_reason": d.ccl_reason, "dcl_reason": d.dcl_reason,
+                  "protection_level": v.level.name, "protection_cause": v.cause}
+        changed = [(f"{g.rack.path}.{k}", Sample(x, wall, now, wall)) for k, x in values.items()
+                   if g.published.get(k) != x]
+        if changed:
+            g.published.update(values)
+            self.bus.publish_many(changed)
+
+    # --- actions ----------------------------------------------------------------------------------
+    def _act(self, now: float, wall: float) -> None:
         for g in self.guards:
-            self._update_state(g, now, wall)
-        hold = {g.pcs for g in self.guards if g.state != NORMAL}
+            self._update_state(g, wall)
+        hold: set[str] = set()
+        items: list[tuple[str, Any]] = []
+        for b in self.site.bess:
+            guards = [g for g in self.guards if g.bess is b]
+            plan = self.planners[b.id].plan(now, [self._condition(g) for g in guards],
+                                            self._num(f"site.{b.pcs}.active_power_kw", None))
+            for c in plan.commands:
+                if c.action == "write":
+                    self.router.submit(Command(c.target, "write", c.value, "protection", c.reason)) \
+                        .add_done_callback(self._log_result)
+                elif c.action == "notify":
+                    self.journal.post(Event(wall, "protection", "trip_sequence", str(c.value), Severity.TRIP))
+            isolating = plan.scope == "rack" and any(
+                self._num(f"{p}.contactor_closed", 1.0) for p in plan.faulty)
+            if plan.scope == "bess" or isolating or any(g.state == STALE for g in guards):
+                hold.add(b.pcs)
+            items += [(f"site.{b.id}.available_charge_kw", round(plan.available_charge_kw, 1)),
+                      (f"site.{b.id}.available_discharge_kw", round(plan.available_discharge_kw, 1)),
+                      (f"site.{b.id}.trip_scope", plan.scope),
+                      (f"site.{b.id}.limit_reason", self._limit_reason(guards))]
         if self.alarms.view(ESTOP_TAG).latched:
             hold |= {p.id for p in self.site.pcs}
         for pcs in hold:
@@ -150,41 +325,34 @@ class ProtectionThread:
             self.first_outs = self.alarms.first_outs()
         overall = "EMERGENCY_STOP" if self.alarms.view(ESTOP_TAG).latched else (
             TRIPPED if any(g.state == TRIPPED for g in self.guards) else (STALE if hold else NORMAL))
-        items = [(f"{g.rack.path}.protection_state", g.state) for g in self.guards]
+        items += [(f"{g.rack.path}.protection_state", g.state) for g in self.guards]
         items += [(f"site.{p.id}.protection_hold", p.id in hold) for p in self.site.pcs]
         items += [("site.protection.state", overall)]
         self.bus.publish_many((p, Sample(v, wall, now, wall)) for p, v in items)
 
-    def _evaluate(self, g: _RackGuard, now: float, wall: float) -> list:
-        """Feed this rack's alarms; returns the alarm transitions."""
-        point = f"{g.rack.path}.cell_voltages_v"
-        sample = self.bus.get(point)
-        fault = data_age_fault(sample.recv_mono if sample else None, bool(sample and sample.quality.usable),
-                               now, self.stale_after_s)
-        if now - self._started < self.stale_after_s and fault == "no data":
-            fault = None                              # start-up grace: first poll not in yet
-        out = self.alarms.evaluate(g.data_tag, fault is not None, fault or "ok", wall)
-        if fault or sample is None:
-            return out
-        exceed = g.rule.evaluate(sample.value, now)
-        if exceed is None:
-            return out + self.alarms.evaluate(g.ov_tag, False, float(sample.value.max()), wall)
-        m, c = divmod(exceed.index, g.rack.cells_per_module)
-        cell_point = points.cell(g.rack.bess, g.rack.number, m + 1, c + 1, "voltage_v")
-        trans = self.alarms.evaluate(g.ov_tag, True, exceed.value, wall, point=cell_point)
-        if any(t.action == "activate" for t in trans):
-            self.trip_times.append((g.rack.path, now))
-            label = points.cell_label(g.rack.number, m + 1, c + 1)
-            self.journal.post(Event(
-                wall, "protection", "trip",
-                f"TRIP cell overvoltage: cell {label} at {exceed.value:.3f} V > limit {exceed.limit:.3f} V "
-                f"for {now - exceed.since:.1f} s -> {g.pcs} 0 kW (latched)",
-                Severity.TRIP, point=cell_point, value=exceed.value, limit=exceed.limit))
-        return out + trans
+    def _condition(self, g: _RackGuard) -> RackCondition:
+        v = g.verdict
+        level = Level.TRIP if g.state == TRIPPED else (v.level if v else Level.NORMAL)
+        pack_v = self._num(f"{g.rack.path}.pack_voltage_v", 0.0)
+        charge = discharge = 0.0
+        if v is not None and g.state != STALE:
+            charge, discharge = v.derating.ccl_a * pack_v / 1000.0, v.derating.dcl_a * pack_v / 1000.0
+        return RackCondition(g.rack.path, level, v.cause if v else "", bool(v and v.thermal), g.state == STALE,
+                             charge, discharge)
 
-    def _update_state(self, g: _RackGuard, now: float, wall: float) -> None:
+    @staticmethod
+    def _limit_reason(guards: list[_RackGuard]) -> str:
+        """Why charging/discharging is limited: the binding derating reasons of the most limited racks."""
+        verdicts = [g.verdict for g in guards if g.verdict is not None]
+        if not verdicts:
+            return ""
+        c = min(verdicts, key=lambda v: v.derating.ccl_a).derating
+        d = min(verdicts, key=lambda v: v.derating.dcl_a).derating
+        return "; ".join(r for r in (c.ccl_reason, d.dcl_reason) if r)
+
+    def _update_state(self, g: _RackGuard, wall: float) -> None:
         old = g.state
-        if self.alarms.view(g.ov_tag).latched:
+        if any(self.alarms.view(t).latched for t in g.trip_tags):
             g.state = TRIPPED
         elif self.alarms.view(g.data_tag).condition:
             g.state = STALE
@@ -196,7 +364,7 @@ class ProtectionThread:
         if g.state == STALE:
             why = self.alarms.view(g.data_tag).value
             self.journal.post(Event(wall, "protection", "safe_state",
-                                    f"SAFE STATE {g.rack.path}: cell voltages {why} -> {g.pcs} 0 kW",
+                                    f"SAFE STATE {g.rack.path}: cell voltages {why} -> {g.bess.pcs} 0 kW",
                                     Severity.ALARM, point=point))
         elif old == STALE:
             self.journal.post(Event(wall, "protection", "data_restored", f"{g.rack.path}: cell data restored",
@@ -217,17 +385,18 @@ class ProtectionThread:
         if not result.ok:
             log.warning("protection command %s: %s", result.command.target, result.message)
 
-    # --- commands -----------------------------------------------------------------------------
+    # --- commands -----------------------------------------------------------------------------------
     def _handle_commands(self, wall: float) -> None:
         while not self._alarm_commands.empty():
             pending = self._alarm_commands.get_nowait()
             result = alarm_commands.execute(self.alarms, pending.command, wall)
             self._post(result.readback or ())
+            self._after_resets(wall)
             pending.reply(result.status, result.message, result.readback)
         while not self._commands.empty():
-            self._reset(self._commands.get_nowait(), wall)
+            self._protection_command(self._commands.get_nowait(), wall)
 
-    def _reset(self, pending: PendingCommand, wall: float) -> None:
+    def _protection_command(self, pending: PendingCommand, wall: float) -> None:
         """`emergency_stop`: latch the e-stop (every PCS held at 0 kW until reset).
         `reset` [rack path]: clear latched trips (and the e-stop) whose cause is gone (the caller checked
         the role)."""
@@ -240,10 +409,10 @@ class ProtectionThread:
         if cmd.action != "reset":
             pending.reply(CommandStatus.REJECTED, f"unknown protection action {cmd.action!r}")
             return
-        refused, done = [], []
-        tags = [g.ov_tag for g in self.guards if not cmd.value or cmd.value == g.rack.path]
+        tags = [t for g in self.guards if not cmd.value or cmd.value == g.rack.path for t in g.trip_tags]
         if not cmd.value:
             tags.append(ESTOP_TAG)
+        refused, done = [], []
         for tag in tags:
             if not self.alarms.view(tag).latched:
                 continue
@@ -252,12 +421,25 @@ class ProtectionThread:
             except AlarmRefused as exc:
                 refused.append(f"cause persists: {exc}")
         self._post(done)
+        self._after_resets(wall)
         for t in done:
             self.journal.post(Event(wall, "protection", "reset", f"{t.point}: trip reset by {cmd.user}"))
         if refused:
             pending.reply(CommandStatus.REJECTED, "; ".join(refused))
         else:
             pending.reply(CommandStatus.ACCEPTED, f"reset {len(done)} trip(s)")
+
+    def _after_resets(self, wall: float) -> None:
+        """A BESS whose racks have no latched trip left forgets its trip sequence (thermal too)."""
+        for b in self.site.bess:
+            guards = [g for g in self.guards if g.bess is b]
+            planner = self.planners[b.id]
+            if planner.started is not None and not any(self.alarms.view(t).latched for g in guards
+                                                       for t in g.trip_tags):
+                planner.reset()
+                for g in guards:
+                    g.check.thermal.reset()
+                    self._update_state(g, wall)
 
     def _post(self, transitions) -> None:
         for t in transitions:

@@ -4,7 +4,9 @@ For every `modbus-tcp` link of the site file it starts a Modbus TCP server on th
 unit id per rack/PCS on the link (register maps from resources/regmaps). Client writes (PCS
 setpoints, contactor commands) go into the plant; the plant's state is re-encoded after each step.
 For every `can` link it broadcasts the racks' Pylontech and per-cell frames (app/sim/can_endpoint.py)
-on a virtual bus, served to other processes as socketcand on 127.0.0.1.
+on a virtual bus, served to other processes as socketcand on 127.0.0.1; every `modbus-rtu` link is served
+on a pty pair, every `ble` link as a bumble GATT peripheral (JBD/JK/Daly) on the in-process radio or
+HCI over TCP on loopback.
 """
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ import numpy as np
 
 from app.core.clock import Clock
 from app.core.site import Site
+from app.sim.ble_endpoint import BleSimLink
 from app.sim.can_endpoint import CanSimLink
 from app.sim.plant import Plant, PcsModel, RackModel
 from drivers.modbus.regmap import RegisterMap, load_regmap
+from drivers.modbus.rtu_server import ModbusRtuServerThread, PtyLine
 from drivers.modbus.server import ModbusTcpServerThread, RegisterDevice
 
 log = logging.getLogger(__name__)
@@ -87,21 +91,34 @@ class Simulator:
         self._endpoints: list[_Endpoint] = []
         self._servers: dict[str, ModbusTcpServerThread] = {}
         for link in site.links:
+            if link.kind == "ble":
+                self._servers[link.name] = BleSimLink(
+                    link, [self.plant.racks[r.path] for r in site.racks if r.link == link.name], lock=self.lock)
+                continue
             if link.kind == "can":
                 self._servers[link.name] = CanSimLink(
                     link, [self.plant.racks[r.path] for r in site.racks if r.link == link.name], clock, lock=self.lock)
                 continue
-            if link.kind != "modbus-tcp":
+            if link.kind not in ("modbus-tcp", "modbus-rtu"):
                 continue
             eps = [_Endpoint(self.plant.pcs[p.id], load_regmap(p.regmap), p.unit_id, 1)
                    for p in site.pcs if p.link == link.name]
             eps += [_Endpoint(self.plant.racks[r.path], load_regmap(r.regmap), r.unit_id, r.cell_count)
                     for r in site.racks if r.link == link.name]
-            host, port = link.host_port
-            self._servers[link.name] = ModbusTcpServerThread(host, port, [e.device for e in eps], f"sim-{link.name}")
+            if link.kind == "modbus-rtu":
+                self._servers[link.name] = ModbusRtuServerThread(PtyLine(link.address), [e.device for e in eps],
+                                                                 f"sim-{link.name}")
+            else:
+                host, port = link.host_port
+                self._servers[link.name] = ModbusTcpServerThread(host, port, [e.device for e in eps], f"sim-{link.name}")
             self._endpoints += eps
         for ep in self._endpoints:
             ep.publish()
+
+    @property
+    def servers(self) -> dict:
+        """Link name -> its server thread (for app/sim/faults.py)."""
+        return dict(self._servers)
 
     def start_endpoints(self, link: str | None = None) -> None:
         """Start serving every link (or only `link`); returns once they listen."""

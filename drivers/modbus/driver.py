@@ -1,5 +1,11 @@
 """Modbus TCP/RTU driver thread: coalesced block reads per device, register-map decoding, writes
-with read-back verification. The only place (with server.py) that calls pymodbus."""
+with read-back verification. The only place (with the servers) that calls pymodbus.
+
+Link options (site file `options`): RTU `baudrate`, `parity`, `stopbits`, `bytesize`; any kind:
+`record = "capture.log"` appends every raw frame to a capture (recording.py) for later replay.
+A failed request counts as a timeout when nothing came back, and as an error (corrupt frame: CRC,
+garbage) when bytes came back but no valid answer; exception responses count as errors.
+"""
 from __future__ import annotations
 
 import time
@@ -11,6 +17,7 @@ from pymodbus.exceptions import ModbusException
 
 from app.core.commands import CommandStatus, PendingCommand
 from drivers.base import Driver, LinkError
+from drivers.modbus.recording import TrafficRecorder
 from drivers.modbus.regmap import Block, RegisterMap
 
 
@@ -20,9 +27,12 @@ class ModbusDevice:
     unit_id: int
     regmap: RegisterMap
     cells: int = 1
+    cells_per_module: int | None = None   # for maps with per-module blocks (SunSpec 805); default: one module
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "blocks", tuple(self.regmap.blocks(self.cells)))
+        object.__setattr__(self, "blocks", tuple(self.regmap.blocks(self.cells, cells_per_module=self.cells_per_module)))
+        object.__setattr__(self, "sizes", {t: self.regmap.table_size(t, self.cells, self.cells_per_module)
+                                           for t in ("input", "holding")})
 
 
 class ModbusDriver(Driver):
@@ -32,26 +42,64 @@ class ModbusDriver(Driver):
         super().__init__(link, bus, router, journal, clock, [d.path for d in devices])
         self.devices = {d.path: d for d in devices}
         self._client: ModbusTcpClient | ModbusSerialClient | None = None
+        self._recorder: TrafficRecorder | None = None
+        self._images: dict[str, dict[str, np.ndarray]] = {}   # last good images per device (scale factors)
+        self._rx_seen = False
+        self._rx_pending = b""
 
+    # --- pymodbus trace hooks (this link's thread) ------------------------------------------
+    def _trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if sending:
+            self._flush_rx()
+            self._rx_seen = False
+            if self._recorder:
+                self._recorder.frame("tx", data)
+        elif data:
+            self._rx_seen = True
+            self._rx_pending = data        # pymodbus passes the whole buffer received so far
+        return data
+
+    def _trace_pdu(self, sending: bool, pdu):
+        if not sending:
+            self._flush_rx()
+        return pdu
+
+    def _flush_rx(self) -> None:
+        if self._rx_pending and self._recorder:
+            self._recorder.frame("rx", self._rx_pending)
+        self._rx_pending = b""
+
+    # --- Driver interface -------------------------------------------------------------------
     def open(self) -> None:
+        opts = self.link.options
+        hooks = {"trace_packet": self._trace_packet, "trace_pdu": self._trace_pdu}
         if self.link.kind == "modbus-tcp":
             host, port = self.link.host_port
             client = ModbusTcpClient(host, port=port, timeout=self.link.timeout_s, retries=0,
-                                     reconnect_delay=0)
+                                     reconnect_delay=0, **hooks)
         else:
-            opts = self.link.options
             client = ModbusSerialClient(self.link.address, baudrate=int(opts.get("baudrate", 9600)),
-                                        parity=str(opts.get("parity", "N")), timeout=self.link.timeout_s,
-                                        retries=0, reconnect_delay=0)
+                                        parity=str(opts.get("parity", "N")), stopbits=int(opts.get("stopbits", 1)),
+                                        bytesize=int(opts.get("bytesize", 8)), timeout=self.link.timeout_s,
+                                        retries=0, reconnect_delay=0, **hooks)
         if not client.connect():
             client.close()
             raise LinkError(f"cannot connect to {self.link.address}")
         self._client = client
+        if opts.get("record") and self._recorder is None:
+            self._recorder = TrafficRecorder(str(opts["record"]), self.link.kind, self.link.address)
 
     def close(self) -> None:
+        self._flush_rx()
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def on_stopped(self) -> None:
+        super().on_stopped()
+        if self._recorder:
+            self._recorder.close()
+            self._recorder = None
 
     def _read(self, dev: ModbusDevice, block: Block) -> list[int]:
         fn = self._client.read_input_registers if block.table == "input" else self._client.read_holding_registers
@@ -59,20 +107,25 @@ class ModbusDriver(Driver):
         try:
             rr = fn(block.address, count=block.count, device_id=dev.unit_id)
         except ModbusException as exc:
-            raise LinkError(f"{dev.path}: {exc}", timeout=True) from None
+            if self._rx_seen:
+                raise LinkError(f"{dev.path}: corrupt response (CRC/framing) at {block.table} {block.address}") from None
+            raise LinkError(f"{dev.path}: no response ({exc})", timeout=True) from None
         if rr.isError():
-            self.stats.error(f"{dev.path}: exception response {rr} at {block.table} {block.address}")
-            raise LinkError(f"{dev.path}: exception response at {block.table} {block.address}")
+            raise LinkError(f"{dev.path}: exception response {rr} at {block.table} {block.address}")
         self.stats.ok(time.perf_counter() - t0, self.clock.time())
         return rr.registers
 
     def poll(self) -> dict[str, object]:
         values: dict[str, object] = {}
         for dev in self.devices.values():
-            images = {t: np.zeros(dev.regmap.table_size(t, dev.cells), np.uint16) for t in ("input", "holding")}
+            images = {t: np.zeros(n, np.uint16) for t, n in dev.sizes.items()}
             for block in dev.blocks:
                 images[block.table][block.address: block.address + block.count] = self._read(dev, block)
-            for point, value in dev.regmap.decode(images, dev.cells).items():
+            bad = dev.regmap.check(images, dev.cells, dev.cells_per_module)
+            if bad:
+                raise LinkError(f"{dev.path}: device does not match register map '{dev.regmap.name}': {bad[0]}")
+            self._images[dev.path] = images
+            for point, value in dev.regmap.decode(images, dev.cells, dev.cells_per_module).items():
                 values[f"{dev.path}.{point}"] = value
         return values
 
@@ -85,18 +138,20 @@ class ModbusDriver(Driver):
         if cmd.action != "write" or field is None or not field.writable:
             pending.reply(CommandStatus.REJECTED, f"{cmd.target}: not a writable point of this link")
             return
-        regs = dev.regmap.encode(point, cmd.value)
+        images = self._images.get(dev.path)
+        regs = dev.regmap.encode(point, cmd.value, images=images)
         try:
             wr = self._client.write_registers(field.address, [int(r) for r in regs], device_id=dev.unit_id)
         except ModbusException as exc:
-            raise LinkError(f"{cmd.target}: write failed: {exc}", timeout=True) from None
+            raise LinkError(f"{cmd.target}: write failed: {exc}", timeout=not self._rx_seen) from None
         if wr.isError():
             pending.reply(CommandStatus.REJECTED, f"{cmd.target}: device refused the write ({wr})")
             return
         back = np.asarray(self._read(dev, Block(field.table, field.address, field.width)), np.uint16)
-        image = np.zeros(field.address + field.width, np.uint16)
-        image[field.address:] = back
-        readback = dev.regmap.decode({field.table: image}, 1).get(point)
+        image = {t: img.copy() for t, img in images.items()} if images else {}
+        image.setdefault(field.table, np.zeros(field.address + field.width, np.uint16))
+        image[field.table][field.address: field.address + field.width] = back
+        readback = dev.regmap.decode({t: image[t] for t in image}, 1).get(point)
         if not np.array_equal(back, regs):
             pending.reply(CommandStatus.REJECTED, f"{cmd.target}: read-back {readback} != {cmd.value}", readback)
         else:

@@ -46,7 +46,7 @@ def test_bms_link_loss_marks_comm_lost_shows_it_goes_safe_and_recovers(runtime, 
 
     runtime.simulator.start_endpoints("bms1")
     wait_for(lambda: runtime.bus.get(rack).quality.value == "GOOD", timeout=5, what="link recovery")
-    wait_for(lambda: runtime.bus.get("site.protection.state").value == "NORMAL", what="protection normal")
-    wait_for(lambda: runtime.simulator.plant.pcs["pcs1"].setpoint_kw != 0.0, what="dispatch resumes")
+    wait_for(lambda: runtime.bus.get("site.protection.state").value == "NORMAL", what="protection normal", journal=runtime.journal)
+    wait_for(lambda: runtime.simulator.plant.pcs["pcs1"].setpoint_kw != 0.0, what="dispatch resumes", journal=runtime.journal)
     qtbot.waitUntil(lambda: "ONLINE" in window.overview.link_labels["bms1"].text(), timeout=3000)
     assert any(e.kind == "link_restored" for e in runtime.journal.since(0))

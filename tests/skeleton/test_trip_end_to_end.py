@@ -38,13 +38,19 @@ def test_cell_overvoltage_trip_reaches_the_pcs_historian_and_event_list(runtime,
     assert trip.value > 3.65 and trip.limit == pytest.approx(3.65)
     assert "cell 2-02-03" in trip.message
 
-    # the command went over Modbus to the simulated PCS, which ramps to 0 kW
+    # the trip sequence went over Modbus to the simulated plant: PCS to 0 kW, then, with the PCS
+    # below 5 kW, only the faulty rack's contactor opens (the other rack is healthy: rack isolation)
     wait_for(lambda: _pcs(runtime).setpoint_kw == 0.0, what="PCS setpoint 0 kW over Modbus")
-    wait_for(lambda: _pcs(runtime).power_kw == 0.0, what="PCS at 0 kW")
+    plant = runtime.simulator.plant
+    wait_for(lambda: not plant.racks["site.bess1.rack02"].contactor_closed, what="faulty rack isolated")
+    assert plant.racks["site.bess1.rack01"].contactor_closed
     wait_for(lambda: runtime.bus.get("site.protection.state").value == "TRIPPED", what="protection TRIPPED")
+    assert runtime.bus.get("site.bess1.trip_scope").value == "rack"
 
-    # the demo dispatch does not override the latched trip
-    assert runtime.bus.get("site.pcs1.protection_hold").value is True
+    # the site keeps running at reduced power on the healthy rack; the tripped rack stays latched out
+    wait_for(lambda: _pcs(runtime).setpoint_kw > 0, what="dispatch resumes on the healthy rack")
+    assert runtime.bus.get("site.bess1.rack02.protection_state").value == "TRIPPED"
+    assert 0 < runtime.bus.get("site.bess1.available_charge_kw").value
 
     # on the operator's event list
     qtbot.waitUntil(lambda: any("TRIP cell overvoltage" in e.message for e in window.events.model.rows),

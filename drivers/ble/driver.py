@@ -1,0 +1,167 @@
+"""BLE BMS driver: one `ble` link = one pack (JBD, JK02 or Daly) = one rack of the site.
+
+`BleDriver` is a drivers.base.Driver: its own `link-<name>` thread runs open/poll/close, and every BLE
+operation is handed to the one shared BLE loop thread (drivers/ble/loop.py) with a timeout, so any
+number of packs share one asyncio loop. open() connects (scanning first when the address is a name),
+subscribes and starts the protocol Session; poll() runs one Session cycle and decodes its messages with
+drivers.bms on the link thread. A dropped connection, a missing answer or a transport error raises
+LinkError, so the base class reconnects with backoff and marks the points COMM_LOST after
+`comm_loss_periods` missed periods; corrupt notifications are counted in LinkStats.errors and dropped.
+
+Points (`{rack}` = site.<bess>.rackNN), as the protocol's frames carry them: pack_voltage_v, current_a
+(+ = charging), soc_pct, cell_voltages_v (float32, trimmed to the rack's configured cell count; slots
+the pack does not report are NaN and counted as an error), cell_count (as the BMS reports it),
+temperatures_c (vector; Daly's padding slots trimmed to options.temperature_sensors),
+remaining_capacity_ah, full/design_capacity_ah, soh_pct, cycle_count, mosfet_temperature_c,
+charge_fet_on, discharge_fet_on, balancing_active, balancing_cells and alarms (comma-separated, "" when
+none), min/max_cell_voltage_v, min/max_cell_number, min/max_temperature_c. Commands: none (rejected).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from app.core.commands import CommandStatus, PendingCommand
+from app.core.site import Rack
+from drivers import bms
+from drivers.base import Driver, LinkError
+from drivers.ble.config import BleConfig, ble_config
+from drivers.ble.loop import BLE_LOOP
+from drivers.ble.session import SESSIONS, Session
+from drivers.ble.transport import BleakTransport, BleTransport, BleTransportError, BumbleTransport
+
+log = logging.getLogger(__name__)
+
+_JOINED = ("alarms", "balancing_cells")        # lists published as one comma-separated string
+CLOSE_TIMEOUT_S = 3.0
+
+
+class BleDriver(Driver):
+    """Polls the BMS of `racks` (exactly one Rack bound to `link`) over Bluetooth LE."""
+
+    def __init__(self, link, bus, router, journal, clock, racks: Sequence[Rack]) -> None:
+        self.config: BleConfig = ble_config(link, list(racks))
+        super().__init__(link, bus, router, journal, clock, [self.config.rack.path])
+        self._transport: BleTransport | None = None
+        self._session: Session | None = None
+        self._points: dict[str, str] = {}
+
+    # --- thread ----------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """The base loop, holding the shared BLE loop for as long as this link runs."""
+        BLE_LOOP.acquire()
+        try:
+            super().run(stop)
+        finally:
+            BLE_LOOP.release()
+
+    @property
+    def session(self) -> Session | None:
+        """The live protocol session (None while disconnected); for statistics."""
+        return self._session
+
+    # --- Driver interface -------------------------------------------------------------------
+    def open(self) -> None:
+        transport: BleTransport = BleakTransport() if self.config.transport == "bleak" else BumbleTransport(
+            self.config.hci)
+        self._transport = transport
+        budget = self.config.connect_timeout_s * (2 if self.config.by_name else 1) + 2 * self.link.timeout_s + 1.0
+        try:
+            self._session = BLE_LOOP.run(self._connect(transport), budget)
+        except TimeoutError as exc:
+            self.close()
+            raise LinkError(f"{self.config.describe()}: {exc}", timeout=True) from None
+        except BleTransportError as exc:
+            self.close()
+            raise LinkError(f"{self.config.describe()}: {exc}") from None
+        except LinkError:
+            self.close()
+            raise
+
+    async def _connect(self, transport: BleTransport) -> Session:
+        cfg = self.config
+        address = cfg.address
+        if cfg.by_name:
+            seen = await transport.scan(cfg.connect_timeout_s, until=lambda adv: adv.name == cfg.address)
+            named = [adv.address for adv in seen if adv.name == cfg.address]
+            if not named:
+                raise BleTransportError(f"no pack advertising the name {cfg.address!r} "
+                                        f"within {cfg.connect_timeout_s:g} s")
+            address = named[0]
+        await asyncio.wait_for(transport.connect(address, cfg.connect_timeout_s), cfg.connect_timeout_s + 1.0)
+        session = SESSIONS[cfg.protocol](cfg, transport, self.link.timeout_s, self._frame_error)
+        await session.start()
+        return session
+
+    def close(self) -> None:
+        transport, self._transport, self._session = self._transport, None, None
+        if transport is None:
+            return
+        try:
+            BLE_LOOP.run(transport.disconnect(), CLOSE_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001 - close never raises
+            log.warning("%s: disconnect: %s", self.name, exc)
+
+    def poll(self) -> dict[str, Any]:
+        session = self._session
+        if session is None:
+            raise LinkError(f"{self.config.describe()}: not connected")
+        try:
+            cycle = BLE_LOOP.run(session.cycle(), session.budget_s)
+        except TimeoutError as exc:
+            raise LinkError(f"{self.config.describe()}: {exc}", timeout=True) from None
+        except BleTransportError as exc:
+            raise LinkError(f"{self.config.describe()}: {exc}") from None
+        values = self._decode(cycle.messages)
+        if not values:
+            raise LinkError(f"{self.config.describe()}: no frame of the cycle decoded")
+        self.stats.ok(cycle.latency_s, self.clock.time(), frames=cycle.frames)
+        return values
+
+    def execute(self, pending: PendingCommand) -> None:
+        """This version only reads a BLE BMS: every command is rejected."""
+        pending.reply(CommandStatus.REJECTED,
+                      f"{pending.command.target}: link '{self.link.name}' is a read-only BLE BMS link")
+
+    # --- decoding (link thread) ---------------------------------------------------------------
+    def _frame_error(self, reason: str) -> None:
+        self.stats.error(f"{self.link.name}: {reason}")
+
+    def _decode(self, messages: list[bytes]) -> dict[str, Any]:
+        cfg = self.config
+        fields: dict[str, Any] = {}
+        for raw in messages:
+            try:
+                fields.update(bms.decode(cfg.protocol, raw, variant=cfg.variant))
+            except bms.DecodeError as exc:
+                self.stats.error(f"{cfg.rack.path}: {exc}")
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "cell_voltages_v":
+                value = self._trim_cells(value)
+            elif name == "temperatures_c" and cfg.protocol == "daly":
+                value = value[: cfg.temperature_sensors]
+            elif name in _JOINED:
+                value = ",".join(str(v) for v in value)
+            values[self._point(name)] = value
+        return values
+
+    def _trim_cells(self, cells: list[float]) -> np.ndarray:
+        wanted = self.config.rack.cell_count
+        out = np.full(wanted, np.nan, dtype=np.float32)
+        out[: min(wanted, len(cells))] = cells[:wanted]
+        if len(cells) < wanted:
+            self.stats.error(f"{self.config.rack.path}: the BMS reports {len(cells)} cells, the site file "
+                             f"configures {wanted}")
+        return out
+
+    def _point(self, name: str) -> str:
+        point = self._points.get(name)
+        if point is None:
+            point = self._points[name] = f"{self.config.rack.path}.{name}"
+        return point
