@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--duration", type=float, help="stop after S seconds")
     c = cmd("sim", "run only the plant simulator servers")
     c.add_argument("--site", type=Path, default=EXAMPLE_SITE)
+    c.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                   help="inject a plant fault, e.g. cell_drift:rack=site.bess1.rack01,cell=12,rate_v_per_min=0.02 "
+                        "(repeatable; kinds: cell_drift internal_short thermal_runaway sensor_stuck sensor_open "
+                        "sensor_zero current_offset contactor_welded bms_reboot hvac_fail pcs_trip grid_loss)")
     c.add_argument("--duration", type=float, help="stop after S seconds")
     c = cmd("decode", "decode one raw BMS frame to canonical JSON")
     c.add_argument("protocol")
@@ -133,10 +137,15 @@ def _has_display() -> bool:
 def _cmd_sim(args: argparse.Namespace) -> int:
     from app.core.clock import ScaledClock, SystemClock
     from app.core.site import load_site
+    from app.sim.plant_faults import PlantFaultInjector, parse_fault
     from app.sim.simulator import Simulator
     site = load_site(args.site)
+    faults = [parse_fault(spec, site) for spec in args.fault]
     clock = ScaledClock(site.simulator.speed) if site.simulator.speed != 1 else SystemClock()
     sim = Simulator(site, clock)
+    injector = PlantFaultInjector.for_simulator(sim)
+    for fault in faults:
+        injector.inject(fault)
     try:
         sim.start_endpoints()
     except OSError as exc:

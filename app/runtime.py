@@ -1,8 +1,8 @@
 """Assemble and run the whole application for a site: DataBus, journal, command router, supervisor,
 one driver thread per link, protection, historian, dispatch and (for the demo) the plant simulator.
 
-Shutdown order: dispatch -> protection (leaves every PCS at 0 kW while links still run) -> drivers
--> historian (final flush) -> simulator.
+Shutdown order: dispatch -> estimation -> protection (leaves every PCS at 0 kW while links still run)
+-> drivers -> historian (final flush) -> simulator.
 """
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
+from app.aggregator import BessAggregator
 from app.core.clock import Clock, ScaledClock, SystemClock
 from app.core.commands import Command, CommandResult, CommandRouter
 from app.core.databus import DataBus
 from app.core.events import Event, EventJournal, Severity
 from app.core.site import Site
 from app.core.supervisor import Supervisor
-from app.ems.cycler import SocCycler
+from app.ems.settings import EmsSettings
+from app.ems.worker import EmsThread
+from app.estimation.live import EstimationThread
 from app.historian.writer import HistorianWriter
+from app.overrides import PointOverrides
 from app.protection.thread import ProtectionThread
 from app.security.service import SecurityService, SecuritySettings
 from app.sim.simulator import Simulator
@@ -28,14 +32,15 @@ from drivers.registry import build_driver
 
 log = logging.getLogger(__name__)
 
-STOP_ORDER = ["ems", "protection", "drivers", "historian", "simulator"]
+STOP_ORDER = ["ems", "estimation", "protection", "drivers", "historian", "simulator"]
 
 
 class Runtime:
     """Everything that runs for one site. Build, `start()`, then `stop()` (ordered)."""
 
     def __init__(self, site: Site, data_dir: Path, clock: Clock | None = None, dispatch: bool = True,
-                 security: SecuritySettings = SecuritySettings()) -> None:
+                 security: SecuritySettings = SecuritySettings(), ems_mode: str = "rules",
+                 ems: EmsSettings = EmsSettings()) -> None:
         self.site = site
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,7 +57,11 @@ class Runtime:
                         for link in site.links if link.kind != "sim"]
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
-        self.dispatch = SocCycler(site, self.bus, self.router, clock) if dispatch else None
+        self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems) \
+            if dispatch else None
+        self.aggregator = BessAggregator(site, self.bus, clock)
+        self.overrides = PointOverrides(self.bus, self.router, self.journal, clock)
+        self.estimation = EstimationThread(site, self.bus, clock, router=self.router)
         self.security = SecurityService(self.data_dir, clock, security)
 
     def start(self) -> None:
@@ -63,6 +72,9 @@ class Runtime:
         for d in self.drivers:
             self.supervisor.start(d, "drivers")
         self.supervisor.start(self.protection, "protection")
+        self.supervisor.start(self.aggregator, "ems")
+        self.supervisor.start(self.overrides, "ems")
+        self.supervisor.start(self.estimation, "estimation")
         if self.dispatch:
             self.supervisor.start(self.dispatch, "ems")
         self.journal.post(Event(self.clock.time(), "esms", "start",

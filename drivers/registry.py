@@ -17,6 +17,7 @@ def build_driver(site: Site, link: Link, bus: DataBus, router: CommandRouter, jo
         from drivers.modbus.driver import ModbusDevice, ModbusDriver
         from drivers.modbus.regmap import load_regmap
         devices = [ModbusDevice(p.path, p.unit_id, load_regmap(p.regmap)) for p in site.pcs if p.link == link.name]
+        devices += [ModbusDevice(m.path, m.unit_id, load_regmap(m.regmap)) for m in site.meters if m.link == link.name]
         devices += [ModbusDevice(r.path, r.unit_id, load_regmap(r.regmap), r.cell_count, r.cells_per_module)
                     for r in site.racks if r.link == link.name]
         return ModbusDriver(link, bus, router, journal, clock, devices)

@@ -69,6 +69,11 @@ link = "pcs1"
 unit_id = 1
 rated_power_kw = {rated_kw}
 
+[[meter]]
+id = "meter"
+link = "pcs1"
+unit_id = 2
+
 [[bess]]
 id = "bess1"
 chemistry = "{chemistry}"
@@ -86,3 +91,9 @@ def make_site(tmp_path: Path, **kwargs) -> Site:
     path = tmp_path / "site.toml"
     path.write_text(site_text(free_port(), free_port(), **kwargs), encoding="utf-8")
     return load_site(path)
+
+
+def charging_ems(site: Site) -> dict:
+    """Runtime keyword arguments for a deterministic dispatch: manual mode charging at 0.5 x rated power."""
+    from app.ems.settings import EmsSettings
+    return {"ems_mode": "manual", "ems": EmsSettings(manual_kw=0.5 * site.pcs[0].rated_power_kw)}

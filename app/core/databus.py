@@ -32,6 +32,8 @@ class DataBus:
         self._dirty: dict[str, dict[str, Sample]] = {}
         self._subs: list[Subscription] = []
         self._route_cache: dict[str, tuple[Subscription, ...]] = {}
+        self._forced: dict[str, Sample] = {}          # point -> the operator's MANUAL sample
+        self._raw: dict[str, Sample] = {}             # point -> what the source last published while forced
 
     def publish(self, point: str, sample: Sample) -> None:
         """Store `sample` as the latest value of `point` and forward it to matching subscribers."""
@@ -41,6 +43,9 @@ class DataBus:
         """Publish several samples under one lock (a driver's whole poll cycle)."""
         with self._lock:
             for point, sample in items:
+                if point in self._forced and sample is not self._forced[point]:
+                    self._raw[point] = sample         # the source goes on; the operator's value stays
+                    continue
                 self._latest[point] = sample
                 for dirty in self._dirty.values():
                     dirty[point] = sample
@@ -50,6 +55,28 @@ class DataBus:
                     self._route_cache[point] = subs
                 for sub in subs:
                     sub.queue.put((point, sample))
+
+    def force(self, point: str, sample: Sample) -> None:
+        """Override a point with a MANUAL sample until `release`; sources keep publishing underneath."""
+        with self._lock:
+            if point not in self._forced and point in self._latest:
+                self._raw[point] = self._latest[point]
+            self._forced[point] = sample
+        self.publish(point, sample)
+
+    def release(self, point: str) -> bool:
+        """End an override; the source's latest value is published again. False if it was not forced."""
+        with self._lock:
+            if self._forced.pop(point, None) is None:
+                return False
+            raw = self._raw.pop(point, None)
+        if raw is not None:
+            self.publish(point, raw)
+        return True
+
+    def forced(self) -> list[str]:
+        with self._lock:
+            return sorted(self._forced)
 
     def get(self, point: str) -> Sample | None:
         with self._lock:

@@ -48,6 +48,20 @@ class Pcs:
 
 
 @dataclass(frozen=True)
+class Meter:
+    """The site meter (grid connection point, load and PV), e.g. on the PCS or EMS controller link."""
+
+    id: str
+    link: str
+    unit_id: int
+    regmap: str = "meter_generic"
+
+    @property
+    def path(self) -> str:
+        return f"site.{self.id}"
+
+
+@dataclass(frozen=True)
 class Rack:
     bess: str
     number: int                  # 1-based
@@ -106,6 +120,7 @@ class Site:
     protection: ProtectionSettings
     simulator: SimulatorSettings
     source: str = "<memory>"
+    meters: tuple[Meter, ...] = ()
 
     def link(self, name: str) -> Link:
         return next(link for link in self.links if link.name == name)
@@ -184,7 +199,7 @@ def parse_site(text: str, source: str = "<memory>") -> Site:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: TOML syntax error: {exc}") from None
     r = _Reader(text, source)
-    r.unknown_keys(data, (), {"site", "link", "pcs", "bess", "protection", "simulator", "historian"})
+    r.unknown_keys(data, (), {"site", "link", "pcs", "meter", "bess", "protection", "simulator", "historian"})
     site_t = r.get(data, (), "site", dict)
     name = r.get(site_t, ("site",), "name", str)
 
@@ -196,12 +211,13 @@ def parse_site(text: str, source: str = "<memory>") -> Site:
 
     pcs = tuple(_pcs(r, t, ("pcs", i), names) for i, t in enumerate(r.get(data, (), "pcs", list)))
     pcs_ids = [p.id for p in pcs]
+    meters = tuple(_meter(r, t, ("meter", i), names) for i, t in enumerate(r.get(data, (), "meter", list, [])))
     bess = tuple(_bess(r, t, ("bess", i), names, pcs_ids) for i, t in enumerate(r.get(data, (), "bess", list)))
     ids = pcs_ids + [b.id for b in bess]
     for i, n in enumerate(ids):
         if ids.index(n) != i:
             raise r.fail(("bess" if i >= len(pcs_ids) else "pcs",), f"duplicate id '{n}'")
-    _check_unit_ids(r, pcs, bess)
+    _check_unit_ids(r, pcs, bess, meters)
 
     prot_t = r.get(data, (), "protection", dict, {})
     r.unknown_keys(prot_t, ("protection",), {"period_s", "stale_after_s", "limits"})
@@ -224,7 +240,7 @@ def parse_site(text: str, source: str = "<memory>") -> Site:
         speed=speed,
         seed=r.get(sim_t, ("simulator",), "seed", int, 1),
     )
-    return Site(name, links, pcs, bess, protection, simulator, source)
+    return Site(name, links, pcs, bess, protection, simulator, source, meters)
 
 
 def _link(r: _Reader, t: Any, path: tuple) -> Link:
@@ -262,6 +278,12 @@ def _pcs(r: _Reader, t: Any, path: tuple, links: list[str]) -> Pcs:
         regmap=r.get(t, path, "regmap", str, "pcs_generic"),
     )
     return pcs
+
+
+def _meter(r: _Reader, t: Any, path: tuple, links: list[str]) -> Meter:
+    r.unknown_keys(t, path, {"id", "link", "unit_id", "regmap"})
+    return Meter(id=_ident(r, t, path), link=_link_ref(r, t, path, links),
+                 unit_id=r.positive(t, path, "unit_id", int, 1), regmap=r.get(t, path, "regmap", str, "meter_generic"))
 
 
 def _bess(r: _Reader, t: Any, path: tuple, links: list[str], pcs_ids: list[str]) -> Bess:
@@ -310,10 +332,15 @@ def _link_ref(r: _Reader, t: dict, path: tuple, links: list[str]) -> str:
     return name
 
 
-def _check_unit_ids(r: _Reader, pcs: tuple[Pcs, ...], bess: tuple[Bess, ...]) -> None:
+def _check_unit_ids(r: _Reader, pcs: tuple[Pcs, ...], bess: tuple[Bess, ...], meters: tuple[Meter, ...]) -> None:
     seen: dict[tuple[str, int], str] = {}
     for i, p in enumerate(pcs):
         seen[(p.link, p.unit_id)] = p.path
+    for i, m in enumerate(meters):
+        if (m.link, m.unit_id) in seen:
+            raise r.fail(("meter", i, "unit_id"), f"unit {m.unit_id} on link '{m.link}' is already used by "
+                                                  f"{seen[(m.link, m.unit_id)]}")
+        seen[(m.link, m.unit_id)] = m.path
     for bi, b in enumerate(bess):
         for ri, rack in enumerate(b.racks):
             key = (rack.link, rack.unit_id)

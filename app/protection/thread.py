@@ -58,6 +58,7 @@ class _RackGuard:
     frame_ts: float = float("-inf")
     fed: dict[str, tuple[bool, Any]] = field(default_factory=dict)   # tag -> last (active, value) fed
     published: dict[str, Any] = field(default_factory=dict)
+    latched: set[str] = field(default_factory=set)                 # this rack's latched trip alarms
 
     def tag(self, what: str, rung: str) -> str:
         return f"{self.rack.path}.{what}.{rung}"
@@ -103,6 +104,9 @@ class ProtectionThread:
                 self.guards.append(_RackGuard(r, b, RackCheck(limits, b.cell_capacity_ah, r.number, r.modules,
                                                              r.cells_per_module, r.cell_count)))
         self.by_path = {g.rack.path: g for g in self.guards}
+        self._guard_of_trip = {t: g for g in self.guards for t in g.trip_tags}
+        self._published: dict[str, Any] = {}
+        self._heartbeat = float("-inf")
         self.alarms = AlarmManager(self._definitions(), snapshot_of=self._rack_snapshot, now=clock.time())
         self.alarm_summary: AlarmSummary = self.alarms.summary()     # replaced whole after every cycle
         self.first_outs: tuple = ()
@@ -163,18 +167,17 @@ class ProtectionThread:
             if tick < self.clock.monotonic():             # overrun: skip missed ticks, keep the phase
                 tick += ((self.clock.monotonic() - tick) // self.period_s + 1) * self.period_s
             while not stop.is_set() and self.clock.monotonic() < tick:
-                if self.clock.wait(self._wake.event, tick - self.clock.monotonic()):
+                if self._wake.points or self.clock.wait(self._wake.event, tick - self.clock.monotonic()):
                     self._wake.event.clear()
-                    self._on_new_frames()
+                    self._on_new_frames(tick)
 
-    def _on_new_frames(self) -> None:
-        """Evaluate at once the racks whose cell frame just arrived (fast path between ticks)."""
-        paths = set()
-        while self._wake.points:
-            paths.add(self._wake.points.popleft().rsplit(".", 1)[0])
-        guards = [self.by_path[p] for p in paths if p in self.by_path]
-        if guards:
-            self.cycle(self.clock.monotonic(), guards)
+    def _on_new_frames(self, tick: float) -> None:
+        """Evaluate at once, one rack at a time, the racks whose cell frame just arrived (fast path
+        between ticks); stops when the next tick is due so the periodic cycle stays on time."""
+        while self._wake.points and self.clock.monotonic() < tick:
+            guard = self.by_path.get(self._wake.points.popleft().rsplit(".", 1)[0])
+            if guard is not None and guard.frame_ts < self.bus.get(f"{guard.rack.path}.cell_voltages_v").source_ts:
+                self.cycle(self.clock.monotonic(), [guard])
 
     def on_stopped(self) -> None:
         """Leave the plant safe when the application stops: every PCS to 0 kW (drivers still run)."""
@@ -207,7 +210,7 @@ class ProtectionThread:
         self._post(transitions)
         if full:
             self._handle_commands(wall)               # judged on this cycle's data (reset needs the cause gone)
-        self._act(now, wall)
+        self._act(now, wall, self.guards if full else guards)
 
     def _evaluate(self, g: _RackGuard, now: float, wall: float) -> list:
         """Run the rack's rules and feed its alarms (only changes are fed); returns alarm transitions."""
@@ -289,8 +292,9 @@ class ProtectionThread:
             self.bus.publish_many(changed)
 
     # --- actions ----------------------------------------------------------------------------------
-    def _act(self, now: float, wall: float) -> None:
-        for g in self.guards:
+    def _act(self, now: float, wall: float, evaluated: list[_RackGuard]) -> None:
+        """Rack states, trip sequence, PCS holds; publishes what changed."""
+        for g in evaluated:
             self._update_state(g, wall)
         hold: set[str] = set()
         items: list[tuple[str, Any]] = []
@@ -328,7 +332,14 @@ class ProtectionThread:
         items += [(f"{g.rack.path}.protection_state", g.state) for g in self.guards]
         items += [(f"site.{p.id}.protection_hold", p.id in hold) for p in self.site.pcs]
         items += [("site.protection.state", overall)]
-        self.bus.publish_many((p, Sample(v, wall, now, wall)) for p, v in items)
+        heartbeat = now - self._heartbeat >= 1.0            # BESS/site points also once per second
+        if heartbeat:
+            self._heartbeat = now
+        changed = [(p, v) for p, v in items if self._published.get(p, self) != v
+                   or (heartbeat and not p.endswith(".protection_state"))]
+        if changed:
+            self._published.update(changed)
+            self.bus.publish_many((p, Sample(v, wall, now, wall)) for p, v in changed)
 
     def _condition(self, g: _RackGuard) -> RackCondition:
         v = g.verdict
@@ -352,9 +363,9 @@ class ProtectionThread:
 
     def _update_state(self, g: _RackGuard, wall: float) -> None:
         old = g.state
-        if any(self.alarms.view(t).latched for t in g.trip_tags):
+        if g.latched:
             g.state = TRIPPED
-        elif self.alarms.view(g.data_tag).condition:
+        elif g.fed.get(g.data_tag, (False,))[0]:
             g.state = STALE
         else:
             g.state = NORMAL
@@ -362,7 +373,7 @@ class ProtectionThread:
             return
         point = f"{g.rack.path}.cell_voltages_v"
         if g.state == STALE:
-            why = self.alarms.view(g.data_tag).value
+            why = g.fed[g.data_tag][1]
             self.journal.post(Event(wall, "protection", "safe_state",
                                     f"SAFE STATE {g.rack.path}: cell voltages {why} -> {g.bess.pcs} 0 kW",
                                     Severity.ALARM, point=point))
@@ -434,13 +445,19 @@ class ProtectionThread:
         for b in self.site.bess:
             guards = [g for g in self.guards if g.bess is b]
             planner = self.planners[b.id]
-            if planner.started is not None and not any(self.alarms.view(t).latched for g in guards
-                                                       for t in g.trip_tags):
+            if planner.started is not None and not any(g.latched for g in guards):
                 planner.reset()
                 for g in guards:
                     g.check.thermal.reset()
                     self._update_state(g, wall)
 
     def _post(self, transitions) -> None:
+        """Journal every transition and keep each rack's set of latched trip alarms current."""
         for t in transitions:
             self.journal.post(t.as_event())
+            g = self._guard_of_trip.get(t.tag)
+            if g is not None:
+                if t.latched:
+                    g.latched.add(t.tag)
+                elif t.action == "reset":
+                    g.latched.discard(t.tag)

@@ -1,5 +1,5 @@
-"""Historian queries off the GUI thread: a QThreadPool runs the reader call, a signal brings the result
-back to the GUI thread tagged with the request id (stale answers are dropped by the caller)."""
+"""Historian queries off the GUI thread: the reader call runs on a Background worker and the result comes
+back to the GUI thread on `done`, tagged with the request id (stale answers are dropped by the caller)."""
 from __future__ import annotations
 
 import itertools
@@ -10,20 +10,7 @@ from PySide6 import QtCore
 
 from app.core.errors import UserError
 from app.historian.reader import HistorianReader
-
-
-class _Job(QtCore.QRunnable):
-    def __init__(self, owner: "HistoryQueries", rid: int, work: Callable[[HistorianReader], Any]) -> None:
-        super().__init__()
-        self.owner, self.rid, self.work = owner, rid, work
-
-    def run(self) -> None:
-        try:
-            with HistorianReader(self.owner.db_path) as reader:
-                result, error = self.work(reader), ""
-        except (UserError, OSError) as exc:
-            result, error = None, str(exc)
-        self.owner.done.emit(self.rid, result, error)
+from app.qt.background import Background
 
 
 class HistoryQueries(QtCore.QObject):
@@ -32,14 +19,22 @@ class HistoryQueries(QtCore.QObject):
     def __init__(self, db_path: Path, parent=None) -> None:
         super().__init__(parent)
         self.db_path = db_path
-        self.pool = QtCore.QThreadPool(self)
-        self.pool.setMaxThreadCount(1)
+        self.background = Background(self)
         self._ids = itertools.count(1)
 
     def submit(self, work: Callable[[HistorianReader], Any]) -> int:
         rid = next(self._ids)
-        self.pool.start(_Job(self, rid, work))
+
+        def call():
+            with HistorianReader(self.db_path) as reader:
+                return work(reader)
+        self.background.run(call, lambda result, error: self._deliver(rid, result, error))
         return rid
 
+    def _deliver(self, rid: int, result, error: Exception | None) -> None:
+        if error is not None and not isinstance(error, (UserError, OSError)):
+            raise error                              # a bug, not a missing point or file
+        self.done.emit(rid, result, "" if error is None else str(error))
+
     def wait(self, ms: int = 5000) -> bool:
-        return self.pool.waitForDone(ms)
+        return self.background.wait(ms)

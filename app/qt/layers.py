@@ -7,7 +7,8 @@ from typing import Callable
 import numpy as np
 
 from app.core.site import Bess, Site
-from app.protection.limits import CELL_DEVIATION_WINDOW_V, CELL_TEMPERATURE_WINDOW, voltage_window
+from app.protection.limit_file import load_limits
+from app.protection.limits import deviation_window, temperature_window, voltage_window
 from widgets.cell_heatmap import Scale
 
 
@@ -24,9 +25,10 @@ def _deviation(values: np.ndarray) -> np.ndarray:
 
 
 def layers_for(site: Site, bess: Bess) -> list[Layer]:
-    overrides = site.protection.overrides
+    limits = load_limits(bess.chemistry, site.protection.overrides)
     return [
-        Layer("Cell voltage", "cell_voltages_v", Scale("V", *voltage_window(bess.chemistry, overrides))),
-        Layer("Cell temperature", "cell_temperatures_c", Scale("°C", *CELL_TEMPERATURE_WINDOW[bess.chemistry])),
-        Layer("Deviation from rack mean", "cell_voltages_v", Scale("V", *CELL_DEVIATION_WINDOW_V), _deviation),
+        Layer("Cell voltage", "cell_voltages_v", Scale("V", *voltage_window(limits))),
+        Layer("Cell temperature", "cell_temperatures_c", Scale("°C", *temperature_window(limits))),
+        Layer("Deviation from rack mean", "cell_voltages_v", Scale("V", *deviation_window(limits)), _deviation),
+        Layer("Cell SOC (estimated)", "cell_soc_pct", Scale("%", 0.0, 5.0, 95.0, 100.0)),
     ]

@@ -10,9 +10,14 @@ from app.core.sample import Sample
 from app.qt.bridge import BusPoller
 from app.qt.history import HistoryQueries
 from app.qt.screens.alarms import AlarmsScreen
+from app.qt.screens.audit import AuditScreen
+from app.qt.screens.control import ControlScreen
+from app.qt.screens.users import UsersScreen
 from app.qt.screens.cell_detail import CellDetailScreen
 from app.qt.screens.cells import CellsScreen
+from app.qt.screens.distance import DistanceScreen
 from app.qt.screens.events import EventsScreen
+from app.qt.screens.history import HistoryScreen
 from app.qt.screens.links import LinksScreen
 from app.qt.screens.overview import OverviewScreen
 from app.qt.screens.trends import TrendsScreen
@@ -76,10 +81,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.detail = CellDetailScreen(site, self.queries, runtime.clock)
         self.links = LinksScreen(runtime.drivers, runtime.bus)
         self.alarms = AlarmsScreen(self.session.act, lambda: runtime.protection.first_outs)
+        self.distance = DistanceScreen(runtime)
+        self.control = ControlScreen(runtime, self.session)
+        self.audit = AuditScreen(runtime, self.session)
+        self.users = UsersScreen(runtime, self.session)
+        self.history = HistoryScreen(runtime)
         self.buttons: list[QtWidgets.QPushButton] = []
         self.screens = (("Overview", self.overview), ("Alarms", self.alarms), ("Cells", self.cells),
-                        ("Events", self.events), ("Trends", self.trends), ("Cell detail", self.detail),
-                        ("Links", self.links))
+                        ("Distance to trip", self.distance), ("Events", self.events), ("Trends", self.trends),
+                        ("Cell detail", self.detail), ("Links", self.links), ("Control", self.control),
+                        ("Audit", self.audit), ("Users", self.users), ("History", self.history))
         for i, (title, screen) in enumerate(self.screens):
             self.stack.addWidget(screen)
             button = QtWidgets.QPushButton(f"F{i + 1}  {title}")
@@ -109,6 +120,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_cell(self, rack_path: str, cell: int) -> None:
         """Drill down from the heatmap to the cell detail (L4)."""
         self.detail.show_cell(rack_path, cell)
+        self.distance.select(rack_path)
         self.detail.update_values(self.runtime.bus.snapshot())
         self.show_screen(self.stack.indexOf(self.detail))
 
@@ -159,7 +171,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.poller.timer.stop()
         self.trends.timer.stop()
         self.links.timer.stop()
+        self.distance.timer.stop()
         self.queries.wait()
+        self.audit.background.wait()
+        self.users.background.wait()
+        self.history.background.wait()
         self.session.timer.stop()
         QtWidgets.QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)

@@ -15,7 +15,7 @@ from app.qt.main_window import MainWindow
 from app.qt.style import stylesheet
 from app.runtime import Runtime
 
-SCREENS = ("overview", "alarms", "cells", "events", "trends", "cell-detail", "links")
+SCREENS = ("overview", "alarms", "cells", "distance-to-trip", "events", "trends", "cell-detail", "links")
 
 
 def _pump(app: QtWidgets.QApplication, seconds: float) -> None:

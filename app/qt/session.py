@@ -109,7 +109,7 @@ class OperatorSession(QtCore.QObject):
             if self.session.locked_flag != before:
                 self.changed.emit(self.describe())
 
-    def _reauthenticate(self) -> bool:
+    def reauthenticate(self) -> bool:
         if self.session is None:
             return self.login()
         d = PasswordDialog(self.window, "Confirm with your password", user=self.session.username,
@@ -135,7 +135,7 @@ class OperatorSession(QtCore.QObject):
                 return True
             except CommandRefused as exc:
                 if attempt == 1 and interactive and (exc.needs_reauth or self.session is None) \
-                        and self._reauthenticate():
+                        and self.reauthenticate():
                     continue
                 if interactive:
                     QtWidgets.QMessageBox.warning(self.window, "Refused", str(exc))

@@ -161,13 +161,17 @@ class AuditLog:
         tmp = out.with_name(out.name + ".part")
         with self._lock:
             rows = list(_rows(self._db, 0))
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["seq", "time_utc", "time", *FIELDS[2:], "prev_hash", "hash"])
-            for r in rows:
-                w.writerow([r.seq, _iso(r.time), repr(r.time), *(_csv_safe(getattr(r, k)) for k in FIELDS[2:]),
-                            r.prev_hash, r.hash])
-        os.replace(tmp, out)
+        try:
+            with tmp.open("w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["seq", "time_utc", "time", *FIELDS[2:], "prev_hash", "hash"])
+                for r in rows:
+                    w.writerow([r.seq, _iso(r.time), repr(r.time), *(_csv_safe(getattr(r, k)) for k in FIELDS[2:]),
+                                r.prev_hash, r.hash])
+            os.replace(tmp, out)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         return len(rows)
 
 

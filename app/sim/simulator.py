@@ -28,16 +28,18 @@ log = logging.getLogger(__name__)
 
 
 class _Endpoint:
-    """Binds one plant object (rack or PCS) to its RegisterDevice."""
+    """Binds one plant object (rack, PCS, or the plant itself as the site meter) to its RegisterDevice."""
 
-    def __init__(self, model: RackModel | PcsModel, regmap: RegisterMap, unit_id: int, cells: int) -> None:
+    def __init__(self, model: RackModel | PcsModel | Plant, regmap: RegisterMap, unit_id: int, cells: int) -> None:
         self.model, self.regmap, self.cells = model, regmap, cells
         self.device = RegisterDevice(unit_id, regmap.table_size("input", cells), regmap.table_size("holding", cells),
                                      on_write=self._on_write)
         if isinstance(model, PcsModel):
             holding = {"active_power_setpoint_kw": model.setpoint_kw, "run": int(model.run)}
-        else:
+        elif isinstance(model, RackModel):
             holding = {"contactor_command": int(model.contactor_closed)}
+        else:
+            holding = {}
         img = np.zeros(self.device.sizes["holding"], np.uint16)
         self.regmap.write_into({"holding": img}, holding, cells)
         self.device.publish("holding", img)
@@ -58,15 +60,18 @@ class _Endpoint:
                 m.setpoint_kw = float(values["active_power_setpoint_kw"])
                 m.setpoint_kvar = float(values.get("reactive_power_setpoint_kvar", 0.0))
                 m.run = bool(values["run"])
-            else:
+            elif isinstance(m, RackModel):
                 m.contactor_closed = bool(values["contactor_command"])
 
     def publish(self) -> None:
         m = self.model
         if isinstance(m, PcsModel):
-            values = {"active_power_kw": m.power_kw, "reactive_power_kvar": m.setpoint_kvar if m.run else 0.0,
-                      "dc_voltage_v": 0.0, "state": 1 if m.run else 0, "grid_frequency_hz": m.grid_hz,
+            values = {"active_power_kw": m.power_kw, "reactive_power_kvar": m.reactive_kvar,
+                      "dc_voltage_v": m.dc_voltage_v, "state": m.state_code, "grid_frequency_hz": m.grid_hz,
                       "heartbeat": m.heartbeat}
+        elif isinstance(m, Plant):
+            values = {"grid_kw": m.grid_import_kw, "load_kw": m.load_kw, "pv_kw": m.pv_kw,
+                      "grid_available": m.grid_connected, "grid_frequency_hz": m.grid_hz}
         else:
             values = {"pack_voltage_v": m.pack_voltage, "current_a": m.current_a if m.contactor_closed else 0.0,
                       "soc_pct": float(np.mean(m.soc) * 100), "soh_pct": 100.0,
@@ -86,7 +91,7 @@ class Simulator:
         self.site = site
         self.clock = clock
         self.step_s = step_s
-        self.plant = Plant(site, seed=site.simulator.seed if seed is None else seed)
+        self.plant = Plant(site, seed=site.simulator.seed if seed is None else seed, start_time_s=clock.time())
         self.lock = threading.Lock()      # held while stepping; take it to inject faults atomically
         self._endpoints: list[_Endpoint] = []
         self._servers: dict[str, ModbusTcpServerThread] = {}
@@ -103,6 +108,8 @@ class Simulator:
                 continue
             eps = [_Endpoint(self.plant.pcs[p.id], load_regmap(p.regmap), p.unit_id, 1)
                    for p in site.pcs if p.link == link.name]
+            eps += [_Endpoint(self.plant, load_regmap(m.regmap), m.unit_id, 1)
+                    for m in site.meters if m.link == link.name]
             eps += [_Endpoint(self.plant.racks[r.path], load_regmap(r.regmap), r.unit_id, r.cell_count)
                     for r in site.racks if r.link == link.name]
             if link.kind == "modbus-rtu":

@@ -88,3 +88,13 @@ def test_sim_reports_a_busy_port_as_a_user_error(tmp_path):
         site.write_text(site_text(busy.getsockname()[1], free_port()))
         line = _one_line_error(esms("sim", "--site", str(site), "--duration", "1"))
     assert "cannot listen" in line
+
+
+def test_sim_injects_plant_faults_and_refuses_a_bad_spec(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(site_text(free_port(), free_port()))
+    ok = esms("sim", "--site", str(site), "--duration", "1",
+              "--fault", "cell_drift:rack=site.bess1.rack01,cell=3,rate_v_per_min=0.02", "--fault", "grid_loss")
+    assert ok.returncode == 0, ok.stderr
+    line = _one_line_error(esms("sim", "--site", str(site), "--duration", "1", "--fault", "cell_drift:rack=nope"))
+    assert "cell_drift" in line

@@ -77,3 +77,16 @@ def test_vector_values_are_read_only_copies():
     source[0] = 0.0
     assert v.dtype == np.float32 and v[0] == np.float32(3.3)
     assert not v.flags.writeable
+
+
+def test_forced_point_shows_the_manual_value_while_the_source_goes_on_underneath():
+    bus = DataBus()
+    bus.publish("site.pcs1.active_power_kw", s(10.0))
+    bus.force("site.pcs1.active_power_kw", s(0.0, quality=Quality.MANUAL))
+    bus.publish("site.pcs1.active_power_kw", s(12.0))            # the driver polls again
+    assert bus.get("site.pcs1.active_power_kw").value == 0.0
+    assert bus.get("site.pcs1.active_power_kw").quality is Quality.MANUAL
+    assert bus.forced() == ["site.pcs1.active_power_kw"]
+    assert bus.release("site.pcs1.active_power_kw")
+    assert bus.get("site.pcs1.active_power_kw").value == 12.0
+    assert not bus.release("site.pcs1.active_power_kw")

@@ -10,7 +10,7 @@ from app.runtime import Runtime
 from app.security.passwords import HashParams
 from app.security.roles import Role
 from app.security.service import SecuritySettings
-from support import make_site, wait_for
+from support import charging_ems, make_site, wait_for
 
 PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 jump", Role.VIEWER: "lamp post 333 view"}
 
@@ -19,7 +19,8 @@ PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 j
 def window(tmp_path, qtbot):
     from app.qt.main_window import MainWindow
     site = make_site(tmp_path, racks=2, modules=2, cells=8, poll_s=0.2)
-    rt = Runtime(site, tmp_path / "data", security=SecuritySettings(hash_params=HashParams.cheap()))
+    rt = Runtime(site, tmp_path / "data", security=SecuritySettings(hash_params=HashParams.cheap()),
+                 **charging_ems(site))
     sec = rt.security
     sec.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
     admin = sec.login("admin", PASSWORD[Role.ADMIN], "test")
@@ -71,7 +72,7 @@ def test_operator_acknowledges_a_trip_and_resets_it_once_the_cause_is_gone(windo
 
     refusals = []
     monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a: refusals.append(a[2]))
-    monkeypatch.setattr(window.session, "_reauthenticate", lambda: _reauth(window))
+    monkeypatch.setattr(window.session, "reauthenticate", lambda: _reauth(window))
     window.alarms.reset_selected()                   # the cause persists: refused, latched still
     assert refusals and "condition persists" in refusals[-1]
     assert window.runtime.protection.alarms.view(alarm.tag).latched
@@ -149,3 +150,20 @@ def test_trend_shows_a_cell_from_the_historian(window, qtbot):
     window.trends.add("site.bess1.rack01.cell_voltages_v#5")
     qtbot.waitUntil(lambda: "site.bess1.rack01.cell_voltages_v#5" in window.trends.plot._series, timeout=5000)
     assert "cell_voltages_v#5 = 3." in window.trends.plot.readout_text()
+
+
+def test_history_screen_estimates_disk_use_and_exports_with_progress(window, qtbot, tmp_path):
+    wait_for(lambda: window.runtime.historian.commits >= 3, what="historian commits")
+    screen = window.history
+    window.show_screen(window.stack.indexOf(screen))
+    qtbot.waitUntil(lambda: screen.rows["Size now"].text().endswith("B"), timeout=5000)
+    out = tmp_path / "export.csv"
+    screen.out.setText(str(out))
+    screen.pattern.setText("site.bess1.rack01.cell_voltages_v")
+    screen.t_from.setDateTime(screen.t_from.dateTime().addSecs(-600))
+    screen.t_to.setDateTime(screen.t_to.dateTime().addSecs(600))
+    screen.start_export()
+    qtbot.waitUntil(lambda: screen.status.text().startswith("✔"), timeout=10000)
+    assert screen.progress.value() == 1000
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("t_s,") and len(lines) > 16          # one row per cell per sample

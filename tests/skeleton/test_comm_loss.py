@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app.runtime import Runtime
-from support import make_site, wait_for
+from support import charging_ems, make_site, wait_for
 
 POLL_S = 0.25
 
@@ -15,7 +15,7 @@ POLL_S = 0.25
 @pytest.fixture
 def runtime(tmp_path):
     site = make_site(tmp_path, racks=2, modules=2, cells=8, poll_s=POLL_S, stale_after_s=1.0)
-    rt = Runtime(site, tmp_path / "data")
+    rt = Runtime(site, tmp_path / "data", **charging_ems(site))
     rt.start()
     yield rt
     assert rt.stop() == []

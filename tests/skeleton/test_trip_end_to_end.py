@@ -6,13 +6,13 @@ import pytest
 
 from app.core.events import Severity
 from app.runtime import Runtime
-from support import make_site, wait_for
+from support import charging_ems, make_site, wait_for
 
 
 @pytest.fixture
 def runtime(tmp_path):
     site = make_site(tmp_path, racks=2, modules=2, cells=8, poll_s=0.2)
-    rt = Runtime(site, tmp_path / "data")
+    rt = Runtime(site, tmp_path / "data", **charging_ems(site))
     rt.start()
     yield rt
     assert rt.stop() == []

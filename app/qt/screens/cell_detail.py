@@ -7,7 +7,8 @@ from PySide6 import QtWidgets
 from app.core import points
 from app.core.sample import Sample
 from app.core.site import Rack, Site
-from app.protection.limits import CELL_TEMPERATURE_WINDOW, voltage_window
+from app.protection.limit_file import load_limits
+from app.protection.limits import temperature_window, voltage_window
 from app.qt.history import HistoryQueries
 from app.qt.screens.trends import query_series
 from widgets.trend import TrendPlot
@@ -46,8 +47,9 @@ class CellDetailScreen(QtWidgets.QWidget):
         self.cell = cell
         module, pos = divmod(cell - 1, self.rack.cells_per_module)
         bess = next(b for b in self.site.bess if b.id == self.rack.bess)
-        lo_t, lo_w, hi_w, hi_t = voltage_window(bess.chemistry, self.site.protection.overrides)
-        tlo_t, tlo_w, thi_w, thi_t = CELL_TEMPERATURE_WINDOW[bess.chemistry]
+        limits = load_limits(bess.chemistry, self.site.protection.overrides)
+        lo_t, lo_w, hi_w, hi_t = voltage_window(limits)
+        tlo_t, tlo_w, thi_w, thi_t = temperature_window(limits)
         self.title.setText(f"Cell {points.cell_label(self.rack.number, module + 1, pos + 1)} — "
                            f"{points.cell(self.rack.bess, self.rack.number, module + 1, pos + 1, 'voltage_v')}")
         self.rows["Voltage limits"].setText(f"warn {lo_w:g}..{hi_w:g} V, trip {lo_t:g}..{hi_t:g} V")

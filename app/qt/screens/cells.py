@@ -1,6 +1,6 @@
 """L3 cells: a live heatmap of one BESS in the physical layout of the site file.
 
-Layers (V voltage, T temperature, D deviation from rack mean) switch the vector point and the fixed
+Layers (V voltage, T temperature, D deviation from rack mean, S estimated SOC) switch the vector point and the fixed
 scale; large BESS are paged by racks (PgUp/PgDn) so one page stays around 6,000 cells. Hover names
 the cell, value and limits; a click opens the cell detail (L4).
 """
@@ -57,7 +57,7 @@ class CellsScreen(QtWidgets.QWidget):
         self.legend = Legend(layers_for(site, site.bess[0])[0].scale, "")
         lay.addWidget(self.legend)
         self.heatmap: CellHeatmap | None = None
-        for key, step in (("V", 0), ("T", 1), ("D", 2)):
+        for key, step in (("V", 0), ("T", 1), ("D", 2), ("S", 3)):
             QtGui.QShortcut(QtGui.QKeySequence(key), self, activated=lambda i=step: self.layer_box.setCurrentIndex(i))
         QtGui.QShortcut(QtGui.QKeySequence("PgDown"), self, activated=lambda: self._step_page(1))
         QtGui.QShortcut(QtGui.QKeySequence("PgUp"), self, activated=lambda: self._step_page(-1))

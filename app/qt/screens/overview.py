@@ -19,6 +19,8 @@ def _fmt(sample: Sample | None, fmt: str, unit: str) -> tuple[str, str]:
     text = f"{format(sample.value, fmt)} {unit}".strip()
     if not sample.quality.usable:
         return f"{text} ({sample.quality.value})", "stale"
+    if sample.quality.value == "MANUAL":
+        return f"{text} (MANUAL)", "warn"
     return text, ""
 
 
@@ -52,8 +54,9 @@ class OverviewScreen(QtWidgets.QWidget):
         outer = QtWidgets.QVBoxLayout(self)
         flow = QtWidgets.QHBoxLayout()
         outer.addLayout(flow)
-        self.grid = _Box("GRID", ["Frequency"])
+        self.grid = _Box("GRID", ["Import (+) / export (−)", "Frequency", "Available"])
         flow.addWidget(self.grid)
+        self.site_box = _Box("LOAD / PV", ["Load", "PV"])
         self.pcs: dict[str, _Box] = {}
         self.bess: dict[str, _Box] = {}
         for p in site.pcs:
@@ -65,9 +68,14 @@ class OverviewScreen(QtWidgets.QWidget):
                 flow.addWidget(self._arrow())
                 self.bess[b.id] = _Box(f"BESS {b.id}  ({b.chemistry.upper()}, {len(b.racks)} racks, "
                                        f"{b.cell_count} cells)",
-                                       ["SOC", "Cell min / max", "Racks online", "Protection"])
+                                       ["SOC", "SOH", "Cell min / max", "Racks online", "Protection",
+                                        "Available charge / discharge", "Why limited"])
                 flow.addWidget(self.bess[b.id])
+        flow.addWidget(self._arrow())
+        flow.addWidget(self.site_box)
         flow.addStretch(1)
+        self.mode = _Box("DISPATCH", ["Mode", "Why"])
+        outer.addWidget(self.mode)
         links = QtWidgets.QGroupBox("Links")
         self.links = QtWidgets.QFormLayout(links)
         self.link_labels: dict[str, QtWidgets.QLabel] = {}
@@ -95,13 +103,21 @@ class OverviewScreen(QtWidgets.QWidget):
             box.set("Active power", *_fmt(get(f"site.{p.id}.active_power_kw"), "+.1f", "kW (+ = charging)"))
             box.set("Setpoint", *_fmt(get(f"site.{p.id}.active_power_setpoint_kw"), "+.1f", "kW"))
             state = get(f"site.{p.id}.state")
-            names = {0: "STOPPED", 1: "RUNNING", 2: "FAULT"}
+            names = {0: "STOPPED", 1: "RUNNING", 2: "FAULT", 3: "ISLAND (grid-forming)"}
             text, st = _fmt(state, "", "")
             box.set("State", names.get(state.value, text) if state and not st else text,
                     "alarm" if state and state.value == 2 else st)
             hold = get(f"site.{p.id}.protection_hold")
             box.set("Protection", "HOLD 0 kW" if hold and hold.value else "free", "alarm" if hold and hold.value else "")
             self.grid.set("Frequency", *_fmt(get(f"site.{p.id}.grid_frequency_hz"), ".2f", "Hz"))
+        self.grid.set("Import (+) / export (−)", *_fmt(get("site.meter.grid_kw"), "+.1f", "kW"))
+        available = get("site.meter.grid_available")
+        self.grid.set("Available", "yes" if available and available.value else "-- (no meter)" if available is None
+                      else "✕ GRID LOST", "" if available is None or available.value else "alarm")
+        self.site_box.set("Load", *_fmt(get("site.meter.load_kw"), ".1f", "kW"))
+        self.site_box.set("PV", *_fmt(get("site.meter.pv_kw"), ".1f", "kW"))
+        self.mode.set("Mode", *_fmt(get("site.ems.mode"), "", ""))
+        self.mode.set("Why", *_fmt(get("site.ems.why"), "", ""))
         for b in self.site.bess:
             box = self.bess[b.id]
             socs = [get(f"{r.path}.soc_pct") for r in b.racks]
@@ -115,6 +131,14 @@ class OverviewScreen(QtWidgets.QWidget):
             states = [get(f"{r.path}.protection_state") for r in b.racks]
             bad = [f"{r.path.rsplit('.', 1)[1]} {s.value}" for r, s in zip(b.racks, states) if s and s.value != "NORMAL"]
             box.set("Protection", ", ".join(bad) if bad else "NORMAL", "alarm" if bad else "")
+            sohs = [get(f"{r.path}.soh_pct") for r in b.racks]
+            soh = [s.value for s in sohs if s is not None and s.quality.usable]
+            box.set("SOH", f"{min(soh):.1f} – {max(soh):.1f} %" if soh else "-- %", "" if soh else "stale")
+            ch, dis = get(f"site.{b.id}.available_charge_kw"), get(f"site.{b.id}.available_discharge_kw")
+            box.set("Available charge / discharge",
+                    f"{ch.value:.0f} / {dis.value:.0f} kW" if ch is not None and dis is not None else "-- kW")
+            why = get(f"site.{b.id}.limit_reason")
+            box.set("Why limited", why.value if why is not None and why.value else "not limited")
         for link in self.site.links:
             s = get(f"site.links.{link.name}.status")
             lat = get(f"site.links.{link.name}.latency_ms")

@@ -1,0 +1,155 @@
+"""The EMS thread against a real DataBus and CommandRouter with a fake PCS command owner."""
+from __future__ import annotations
+
+import queue
+import threading
+
+import numpy as np
+import pytest
+
+from app.core.clock import ManualClock
+from app.core.commands import Command, CommandRouter, CommandStatus
+from app.core.databus import DataBus
+from app.core.sample import Quality, Sample
+from app.ems.settings import EmsSettings
+from app.ems.worker import EmsThread
+from tests.support import make_site, wait_for
+
+
+class FakePcs:
+    """Owns site.pcs1 on the router like a driver would: accepts writes and records them."""
+
+    def __init__(self, router: CommandRouter):
+        self.q = router.register("site.pcs1")
+        self.writes: list[float] = []
+
+    def drain(self) -> list[float]:
+        while True:
+            try:
+                p = self.q.get_nowait()
+            except queue.Empty:
+                return self.writes
+            self.writes.append(p.command.value)
+            p.reply(CommandStatus.ACCEPTED, readback=p.command.value)
+
+
+@pytest.fixture
+def plant(tmp_path):
+    site = make_site(tmp_path, racks=2)
+    clock, bus, router = ManualClock(start=1_700_000_000.0), DataBus(), CommandRouter()
+    return site, clock, bus, router, FakePcs(router)
+
+
+def publish(bus, clock, values: dict, quality=Quality.GOOD):
+    now, wall = clock.monotonic(), clock.time()
+    bus.publish_many((k, Sample(v, wall, now, wall, quality)) for k, v in values.items())
+
+
+def healthy(bus, clock, load=300.0, pv=0.0, soc=50.0, hold=False, **extra):
+    publish(bus, clock, {"site.pcs1.protection_hold": hold, "site.pcs1.active_power_kw": 0.0,
+                         "site.pcs1.grid_frequency_hz": 50.0, "site.bess1.rack01.soc_pct": soc,
+                         "site.bess1.rack02.soc_pct": soc, "site.meter.load_kw": load, "site.meter.pv_kw": pv,
+                         "site.meter.grid_kw": load - pv, "site.meter.grid_available": True, **extra})
+
+
+def test_peak_shaving_writes_the_setpoint_once_and_publishes_why(plant):
+    site, clock, bus, router, pcs = plant
+    ems = EmsThread(site, bus, router, clock, mode="peak_shaving",           # the test PCS is 5.12 kW
+                    settings=EmsSettings(peak_threshold_kw=8.0, island_on_grid_loss=False))
+    healthy(bus, clock, load=10.0)
+    ems.cycle()
+    ems.cycle()
+    assert pcs.drain() == [-2.0]                      # written once, not every cycle
+    assert bus.get("site.ems.mode").value == "peak_shaving"
+    assert bus.get("site.ems.why").value == "peak shaving: import 10 kW > 8 kW limit -> discharge 2.0 kW"
+    assert bus.get("site.ems.setpoint_kw").value == -2.0
+    healthy(bus, clock, load=10.5)                    # below the write deadband
+    ems.cycle()
+    assert pcs.drain() == [-2.0]
+    healthy(bus, clock, load=20.0)                    # limited by the PCS rating
+    ems.cycle()
+    assert pcs.drain() == [-2.0, -5.1]
+
+
+def test_held_pcs_is_never_commanded_and_is_resent_after_release(plant):
+    site, clock, bus, router, pcs = plant
+    ems = EmsThread(site, bus, router, clock, mode="manual", settings=EmsSettings(manual_kw=2.0))
+    healthy(bus, clock, hold=True)
+    ems.cycle()
+    assert pcs.drain() == []
+    assert bus.get("site.ems.setpoint_kw").value == 0.0
+    healthy(bus, clock, hold=False)
+    ems.cycle()
+    assert pcs.drain() == [2.0]
+
+
+def test_stale_or_bad_data_counts_as_missing(plant):
+    site, clock, bus, router, pcs = plant
+    ems = EmsThread(site, bus, router, clock, mode="self_consumption")
+    healthy(bus, clock, load=1.0, pv=3.0)
+    publish(bus, clock, {"site.meter.pv_kw": 3.0}, Quality.COMM_LOST)
+    publish(bus, clock, {"site.pcs1.active_power_kw": 0.5}, Quality.BAD)
+    ems.cycle()
+    assert "no valid" in bus.get("site.ems.why").value       # PV lost, battery power bad: no demand
+    assert bus.get("site.ems.setpoint_kw").value == 0.0
+    healthy(bus, clock, load=1.0, pv=3.0)
+    ems.cycle()
+    assert bus.get("site.ems.setpoint_kw").value == 2.0
+    clock.advance(10.0)            # older than stale_after_s: missing, the hold status too -> no command
+    ems.cycle()
+    assert bus.get("site.ems.setpoint_kw").value == 0.0 and pcs.drain() == [0.0, 2.0]
+
+
+def test_mode_and_param_commands_over_the_router_while_running(plant):
+    site, clock, bus, router, pcs = plant
+    ems = EmsThread(site, bus, router, clock, mode="manual", settings=EmsSettings(manual_kw=0.0, period_s=0.5))
+    healthy(bus, clock, load=1.0, pv=4.0)
+    stop = threading.Event()
+    t = threading.Thread(target=ems.run, args=(stop,), name="ems")
+    t.start()
+
+    def step_until(pred):
+        clock.advance(0.5)           # the thread's clock only moves when the test moves it
+        pcs.drain()
+        return pred()
+
+    def ask(action, value):
+        fut = router.submit(Command("site.ems", action, value, user="op"))
+        wait_for(lambda: step_until(fut.done), what=f"reply to {action}")
+        return fut.result()
+    try:
+        ok, bad = ask("set_mode", "self_consumption"), ask("set_mode", "warp_drive")
+        param = ask("set_param", {"no_such": 1})
+        assert ok.ok and not bad.ok and "warp_drive" in bad.message and not param.ok
+        wait_for(lambda: step_until(lambda: 3.0 in pcs.writes), what="self-consumption charge of the surplus")
+        assert ask("set_mode", "manual").ok and ask("set_param", {"manual_kw": -4}).ok
+        wait_for(lambda: step_until(lambda: pcs.writes[-1] == -4.0), what="manual setpoint")
+    finally:
+        stop.set()
+        t.join(5)
+    assert router.submit(Command("site.ems", "set_mode", "manual")).result(1).status is CommandStatus.REJECTED
+
+
+def test_grid_loss_switches_to_islanding(plant):
+    site, clock, bus, router, pcs = plant
+    ems = EmsThread(site, bus, router, clock, mode="manual", settings=EmsSettings(manual_kw=3.0))
+    healthy(bus, clock)
+    ems.cycle()
+    publish(bus, clock, {"site.meter.grid_available": False})
+    ems.cycle()
+    assert bus.get("site.ems.island_state").value == "isolating"
+    assert bus.get("site.ems.setpoint_kw").value == 0.0
+
+
+def test_mpc_plans_from_seeded_history_and_falls_back_to_rules_without(plant):
+    site, clock, bus, router, pcs = plant
+    settings = EmsSettings(mpc_step_minutes=60.0, mpc_horizon_h=12.0, capacity_kwh=100.0)
+    cold = EmsThread(site, bus, router, clock, mode="mpc", settings=settings)
+    healthy(bus, clock, load=5.0, pv=0.0)
+    cold.cycle()
+    assert bus.get("site.ems.why").value.startswith("rules:")
+    hours = np.arange(48)
+    load = 4 + 2 * np.sin(hours / 24 * 2 * np.pi)
+    warm = EmsThread(site, bus, router, clock, mode="mpc", settings=settings, history=(load, np.zeros(48)))
+    warm.cycle()
+    assert "MPC plan step 1/12" in bus.get("site.ems.why").value
