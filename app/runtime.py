@@ -127,6 +127,8 @@ class Runtime:
                          for link in self.site.links if link.kind != "sim")
         parts.append(f"links {links}")
         parts.append(f"protection {val('site.protection.state', 's', 'STARTING')}")
+        if self.dispatch:
+            parts.append(f"ems {val('site.ems.mode', 's', '--')} {val('site.ems.setpoint_kw', '+.1f')} kW")
         alarms = sum(1 for e in self.journal.since(0) if e.severity >= Severity.ALARM)
         parts.append(f"alarm events {alarms}")
         return " | ".join(parts)

@@ -130,7 +130,7 @@ def main() -> None:
         sup.stop_all(["protection"])
         poller.timer.stop()
         window.close()
-    latency = np.array([(d - r) * 1000 for _, r, d in protection.trip_times])
+    latency = np.array([(d - r) * 1000 for _, _, r, d, _ in protection.trip_times])
     lateness = np.array(protection.lateness_s) * 1000
     result = {"cells": site.cell_count, "racks": len(site.racks), "trips": int(latency.size),
               "trip_latency_p50_ms": round(float(np.percentile(latency, 50)), 2),

@@ -19,6 +19,7 @@ from app.core.databus import DataBus
 from app.core.events import Event, EventJournal, Severity
 from app.core.sample import Quality, Sample, vector
 from app.core.site import Link
+from drivers.monitor import FrameMonitor
 from drivers.stats import LinkStats
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Driver(abc.ABC):
         self.bus, self.router, self.journal, self.clock = bus, router, journal, clock
         self.device_paths = device_paths
         self.stats = LinkStats()
+        self.monitor = FrameMonitor(link.address, clock.time)      # raw frames (diagnostics screen, recording)
         self.status_point = f"site.links.{link.name}"
         self._connected = False
         self._comm_lost = False
@@ -113,6 +115,7 @@ class Driver(abc.ABC):
             self._connected = False
 
     def on_stopped(self) -> None:
+        self.monitor.stop_recording()
         for path in self.device_paths:
             self.router.unregister(path)
         self._reject_commands("link stopped")

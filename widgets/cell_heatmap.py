@@ -168,6 +168,7 @@ class Legend(QtWidgets.QLabel):
     def __init__(self, scale: Scale, quantity: str, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("legend")
+        self.setWordWrap(True)
         self.set_scale(scale, quantity)
 
     def set_scale(self, scale: Scale, quantity: str) -> None:

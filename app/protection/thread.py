@@ -112,7 +112,8 @@ class ProtectionThread:
         self.first_outs: tuple = ()
         self._held: dict[str, float] = {}          # pcs id -> monotonic time of last 0 kW command
         self.lateness_s: collections.deque[float] = collections.deque(maxlen=10_000)
-        self.trip_times: list[tuple[str, float, float]] = []   # (rack, sample recv_mono, decision mono)
+        # (rack, what tripped, recv_mono of the sample that tripped, decision mono, mono when its condition began)
+        self.trip_times: list[tuple[str, str, float, float, float]] = []
         self._commands = router.register("site.protection")
         self._alarm_commands = router.register(alarm_commands.TARGET)
         self._wake = _Wake()
@@ -247,7 +248,10 @@ class ProtectionThread:
             out += self._feed(g, g.tag(what, "trip"), level >= Level.TRIP, cause or "ok", wall)
         tripped = [t for t in out if t.action == "activate" and t.latched]
         if tripped:
-            self.trip_times.append((path, volts.recv_mono, now))
+            for t in tripped:
+                what = t.tag.rsplit(".", 2)[-2]
+                began = next((s.since for s in v.ladder.statuses if s.quantity == what and s.since is not None), now)
+                self.trip_times.append((path, what, volts.recv_mono, now, began))
             first = tripped[0]
             self.journal.post(Event(wall, "protection", "trip",
                                     f"TRIP {v.cause} -> {g.bess.pcs} 0 kW ({path}, latched)", Severity.TRIP,

@@ -52,12 +52,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session = OperatorSession(runtime.security, runtime.router, self)
         self.user_label = QtWidgets.QLabel(self.session.describe())
         hl.addWidget(self.user_label)
-        self.login_button = QtWidgets.QPushButton("Log in (Ctrl+Shift+L)")
+        self.login_button = QtWidgets.QPushButton("Log in")
+        self.login_button.setToolTip("Log in / out (Ctrl+Shift+L)")
         self.login_button.clicked.connect(self.toggle_login)
         QtGui.QShortcut(QtGui.QKeySequence("Ctrl+Shift+L"), self, activated=self.toggle_login)
         hl.addWidget(self.login_button)
         self.session.changed.connect(self._session_changed)
-        self.estop = QtWidgets.QPushButton("EMERGENCY STOP (Ctrl+E)")
+        self.estop = QtWidgets.QPushButton("EMERGENCY STOP")
+        self.estop.setToolTip("All PCS to 0 kW, all contactors open, latched (Ctrl+E); never needs a login")
         self.estop.setObjectName("estop")
         self.estop.clicked.connect(self.emergency_stop)
         QtGui.QShortcut(QtGui.QKeySequence("Ctrl+E"), self, activated=self.emergency_stop)
@@ -132,7 +134,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _session_changed(self, text: str) -> None:
         self.user_label.setText(text)
-        self.login_button.setText("Log out" if self.session.session else "Log in (Ctrl+Shift+L)")
+        self.login_button.setText("Log out" if self.session.session else "Log in")
 
     def emergency_stop(self) -> None:
         """Always available: no login, no confirmation dialog (ISA/IEC practice for e-stops)."""

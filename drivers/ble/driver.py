@@ -94,7 +94,7 @@ class BleDriver(Driver):
                                         f"within {cfg.connect_timeout_s:g} s")
             address = named[0]
         await asyncio.wait_for(transport.connect(address, cfg.connect_timeout_s), cfg.connect_timeout_s + 1.0)
-        session = SESSIONS[cfg.protocol](cfg, transport, self.link.timeout_s, self._frame_error)
+        session = SESSIONS[cfg.protocol](cfg, transport, self.link.timeout_s, self._frame_error, self.monitor.frame)
         await session.start()
         return session
 

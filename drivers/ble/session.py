@@ -43,8 +43,9 @@ class Session(abc.ABC):
     """Protocol exchanges with one connected pack (construct and use on the BLE loop)."""
 
     def __init__(self, config: BleConfig, transport: BleTransport, timeout_s: float,
-                 on_error: Callable[[str], None]) -> None:
+                 on_error: Callable[[str], None], on_raw: Callable[[str, bytes], None] = lambda d, b: None) -> None:
         self.config, self.transport, self.timeout_s = config, transport, timeout_s
+        self.on_raw = on_raw                      # (direction, bytes) of every notification/write: raw monitor
         self.layout = LAYOUTS[config.protocol]
         self.assembler = FrameAssembler(FRAMINGS[config.protocol], on_error)
         self._frames: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
@@ -66,8 +67,13 @@ class Session(abc.ABC):
     @abc.abstractmethod
     async def cycle(self) -> Cycle: ...
 
+    async def _write(self, data: bytes) -> None:
+        self.on_raw("tx", data)
+        await self.transport.write(self.layout.write, data)
+
     def _on_notify(self, payload: bytes) -> None:
         self.notifications += 1
+        self.on_raw("rx", payload)
         now = asyncio.get_running_loop().time()
         for frame in self.assembler.feed(payload):
             self._frames.put_nowait((frame, now))
@@ -110,7 +116,7 @@ class Session(abc.ABC):
         self.unexpected_frames += len(self._drain())
         loop = asyncio.get_running_loop()
         sent = loop.time()
-        await self.transport.write(self.layout.write, request)
+        await self._write(request)
         deadline = sent + self.timeout_s
         got: list[bytes] = []
         arrived = sent
@@ -137,8 +143,8 @@ class JbdSession(Session):
 
 
 class DalySession(Session):
-    def __init__(self, config, transport, timeout_s, on_error) -> None:
-        super().__init__(config, transport, timeout_s, on_error)
+    def __init__(self, config, transport, timeout_s, on_error, on_raw=lambda d, b: None) -> None:
+        super().__init__(config, transport, timeout_s, on_error, on_raw)
         cells, probes = config.rack.cell_count, config.temperature_sensors
         self.plan = ((daly.PACK_STATUS, 1), (daly.CELL_EXTREMES, 1), (daly.TEMPERATURE_EXTREMES, 1),
                      (daly.MOSFET_STATUS, 1), (daly.CELL_VOLTAGES, -(-cells // 3)),
@@ -165,7 +171,7 @@ class JkSession(Session):
         await super().start()
         await self._exchange(jk.request(jk.COMMAND_DEVICE_INFO), lambda f: f[4] == self.TYPE_DEVICE_INFO, 1,
                              "JK device info (0x97)")
-        await self.transport.write(self.layout.write, jk.request(jk.COMMAND_CELL_INFO))
+        await self._write(jk.request(jk.COMMAND_CELL_INFO))
 
     async def cycle(self) -> Cycle:
         self._check_connected()
@@ -173,7 +179,7 @@ class JkSession(Session):
         if newest is None:
             newest = await self._await_cell_info()
         if newest is None:                      # the stream stopped: ask once more
-            await self.transport.write(self.layout.write, jk.request(jk.COMMAND_CELL_INFO))
+            await self._write(jk.request(jk.COMMAND_CELL_INFO))
             newest = await self._await_cell_info()
         if newest is None:
             raise LinkError(f"{self.config.describe()}: no JK cell-info frame within 2 x {self.timeout_s:g} s",

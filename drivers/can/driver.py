@@ -126,6 +126,7 @@ class CanDriver(Driver):
 
     def _on_frame(self, msg: can.Message) -> None:
         """Decode one frame into `_values`; bad frames are counted, never raised."""
+        self.monitor.frame("rx", bytes(msg.data), can_id=msg.arbitration_id)
         if msg.is_error_frame:
             self.stats.error(f"CAN error frame 0x{msg.arbitration_id:X}")
             return

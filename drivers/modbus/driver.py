@@ -52,6 +52,7 @@ class ModbusDriver(Driver):
         if sending:
             self._flush_rx()
             self._rx_seen = False
+            self.monitor.frame("tx", data)
             if self._recorder:
                 self._recorder.frame("tx", data)
         elif data:
@@ -65,6 +66,8 @@ class ModbusDriver(Driver):
         return pdu
 
     def _flush_rx(self) -> None:
+        if self._rx_pending:
+            self.monitor.frame("rx", self._rx_pending)
         if self._rx_pending and self._recorder:
             self._recorder.frame("rx", self._rx_pending)
         self._rx_pending = b""

@@ -167,3 +167,19 @@ def test_history_screen_estimates_disk_use_and_exports_with_progress(window, qtb
     assert screen.progress.value() == 1000
     lines = out.read_text().splitlines()
     assert lines[0].startswith("t_s,") and len(lines) > 16          # one row per cell per sample
+
+
+def test_links_screen_shows_raw_frames_and_records_them(window, qtbot, tmp_path):
+    screen = window.links
+    window.show_screen(window.stack.indexOf(screen))
+    screen.table.selectRow(0)                                   # bms1 (Modbus TCP)
+    qtbot.waitUntil(lambda: " rx " in screen.frames.toPlainText() and " tx " in screen.frames.toPlainText(),
+                    timeout=5000)
+    capture = tmp_path / "bms1.log"
+    screen.toggle_recording(str(capture))
+    assert "RECORDING" in screen.caption.text()
+    wait_for(lambda: capture.exists() and capture.read_text().count(" rx ") >= 2, what="frames recorded")
+    screen.toggle_recording()
+    assert not window.runtime.drivers[0].monitor.recording
+    first = capture.read_text().splitlines()[0].split()
+    assert first[1] in ("tx", "rx") and bytes.fromhex(first[2])

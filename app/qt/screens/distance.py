@@ -96,6 +96,7 @@ class DistanceScreen(QtWidgets.QWidget):
                     item.setBackground(QtGui.QColor({Level.WARN: "#fff07a", Level.ALARM: "#f5a000",
                                                      Level.TRIP: "#dc1e1e"}[s.level]))
                 self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
         d = verdict.derating
         self.derating.setText(f"CCL {d.ccl_a:.0f} A ({d.ccl_reason or 'not limited'}) · "
                               f"DCL {d.dcl_a:.0f} A ({d.dcl_reason or 'not limited'}) · "

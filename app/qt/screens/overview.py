@@ -38,6 +38,8 @@ class _Box(QtWidgets.QFrame):
         for row in rows:
             label = QtWidgets.QLabel("--")
             label.setObjectName("value")
+            label.setWordWrap(True)
+            label.setMaximumWidth(420)
             lay.addRow(row, label)
             self.values[row] = label
 
