@@ -7,7 +7,8 @@ rack frame with one cell above its trip level (the trip rung's on-delay is set t
 so the latency is the engine's, not the configured delay), then cleared and reset, repeatedly.
 
 Prints one JSON object (last line): cells, trips, trip_latency_p50_ms, trip_latency_p99_ms,
-loop_lateness_p50_ms, loop_lateness_p99_ms, cycle_ms_p50 (full cycle duration) and gui_frames.
+loop_lateness_p50_ms, loop_lateness_p99_ms, gui_frames, and alarm_burst_1000_ms (1,000 alarms activating
+in one pass, through the alarm manager to the alarm list on screen) with the rows it shows.
 """
 from __future__ import annotations
 
@@ -60,6 +61,27 @@ def publisher(site, bus, clock, stop: threading.Event, trip_rack: dict, pcs_queu
         while not pcs_queue.empty():
             pcs_queue.get_nowait().reply(CommandStatus.ACCEPTED, "bench PCS")
         stop.wait(max(0.0, 1.0 - (clock.monotonic() - t0)))
+
+
+def alarm_burst(app) -> tuple[float, int]:
+    """1,000 alarms activating in one pass: manager + summary + alarm list on screen, wall ms."""
+    from PySide6 import QtCore
+    from app.alarms.manager import AlarmManager
+    from app.alarms.model import AlarmDefinition, Direction, Priority
+    from app.qt.screens.alarms import AlarmsScreen
+    tags = [f"site.burst.a{i:04d}" for i in range(1000)]
+    manager = AlarmManager([AlarmDefinition(t, t, "burst", Priority.HIGH, direction=Direction.DISCRETE)
+                            for t in tags], now=0.0)
+    screen = AlarmsScreen(lambda kind, cmd: True, lambda: ())
+    screen.show()
+    t0 = time.perf_counter()
+    manager.cycle(1.0, conditions=[(t, True, 1) for t in tags])
+    screen.set_summary(manager.summary())
+    app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    ms = (time.perf_counter() - t0) * 1000
+    rows = screen.proxy.rowCount()
+    screen.close()
+    return round(ms, 1), rows
 
 
 def main() -> None:
@@ -130,6 +152,7 @@ def main() -> None:
         sup.stop_all(["protection"])
         poller.timer.stop()
         window.close()
+    burst_ms, burst_rows = alarm_burst(app)
     latency = np.array([(d - r) * 1000 for _, _, r, d, _ in protection.trip_times])
     lateness = np.array(protection.lateness_s) * 1000
     result = {"cells": site.cell_count, "racks": len(site.racks), "trips": int(latency.size),
@@ -137,7 +160,7 @@ def main() -> None:
               "trip_latency_p99_ms": round(float(np.percentile(latency, 99)), 2),
               "loop_lateness_p50_ms": round(float(np.percentile(lateness, 50)), 2),
               "loop_lateness_p99_ms": round(float(np.percentile(lateness, 99)), 2),
-              "gui_frames": frames[0]}
+              "gui_frames": frames[0], "alarm_burst_1000_ms": burst_ms, "alarm_burst_rows_shown": burst_rows}
     print(json.dumps(result) if args.json else result)
 
 

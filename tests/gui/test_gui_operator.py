@@ -183,3 +183,22 @@ def test_links_screen_shows_raw_frames_and_records_them(window, qtbot, tmp_path)
     assert not window.runtime.drivers[0].monitor.recording
     first = capture.read_text().splitlines()[0].split()
     assert first[1] in ("tx", "rx") and bytes.fromhex(first[2])
+
+
+def test_a_burst_of_1000_alarms_reaches_the_alarm_list_without_losing_one(qtbot):
+    from app.alarms.manager import AlarmManager
+    from app.alarms.model import AlarmDefinition, Direction, Priority
+    from app.core.commands import Command
+    from app.qt.screens.alarms import AlarmsScreen
+    manager = AlarmManager([AlarmDefinition(f"site.burst.a{i:04d}", f"site.burst.a{i:04d}", "burst", Priority.HIGH,
+                                            direction=Direction.DISCRETE) for i in range(1000)], now=0.0)
+    sent: list[Command] = []
+    screen = AlarmsScreen(lambda kind, cmd: sent.append(cmd) or True, lambda: ())
+    qtbot.addWidget(screen)
+    transitions = manager.cycle(1.0, conditions=[(f"site.burst.a{i:04d}", True, 1) for i in range(1000)])
+    assert sum(t.action == "activate" for t in transitions) == 1000
+    screen.set_summary(manager.summary())
+    assert screen.proxy.rowCount() == 1000
+    assert "ALARM FLOOD" in screen.flood.text()
+    screen.ack_all_visible()
+    assert len(sent) == 1 and len(sent[0].value) == 1000
