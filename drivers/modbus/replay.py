@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import struct
-import threading
 from pathlib import Path
 
 from app.core.errors import UserError
+from drivers.loop_thread import LoopThread
 from drivers.modbus.recording import read_capture
 
 
@@ -30,18 +30,14 @@ def answers_from_capture(path: str | Path) -> dict[bytes, list[bytes | None]]:
     return dict(answers)
 
 
-class ModbusReplayServerThread:
+class ModbusReplayServerThread(LoopThread):
     """Serve a capture on host:port until stop(); start() returns once the port listens."""
 
     def __init__(self, capture: str | Path, host: str, port: int, name: str = "modbus-replay") -> None:
-        self.host, self.port, self.name = host, port, name
+        super().__init__(name)
+        self.host, self.port = host, port
         self._answers = {k: collections.deque(v) for k, v in answers_from_capture(capture).items()}
         self.unmatched = 0          # requests the capture has no answer for
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
 
     def _answer(self, key: bytes) -> bytes | None:
         queue = self._answers.get(key)
@@ -66,31 +62,12 @@ class ModbusReplayServerThread:
             writer.close()
 
     def start(self, timeout: float = 5.0) -> None:
-        self._ready.clear()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout) or self._error:
-            self.stop()
-            raise OSError(f"{self.name}: cannot listen on {self.host}:{self.port}: {self._error or 'timeout'}")
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:   # reported to start(); the thread ends
-            self._error = exc
-            self._ready.set()
+        self._start_thread(f"listen on {self.host}:{self.port}", timeout)
 
     async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
         server = await asyncio.start_server(self._client, self.host, self.port)
         self._ready.set()
         async with server:
             await self._stop.wait()
         server.close()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        if self._loop and self._stop and self._thread and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-        self._thread = None

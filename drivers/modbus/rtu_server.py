@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import tty
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.framer import FramerRTU
 from pymodbus.pdu import DecodePDU, ExceptionResponse
 
+from drivers.loop_thread import LoopThread
 from drivers.modbus.link_faults import LinkFaults
 from drivers.modbus.server import DeviceSilent, RegisterDevice
 
@@ -75,7 +75,7 @@ class _Datastore:
         return got if isinstance(got, ExcCodes) else None
 
 
-class ModbusRtuServerThread:
+class ModbusRtuServerThread(LoopThread):
     """Serve RegisterDevices as RTU slaves on one line until stop().
 
     `line`: a PtyLine (opened on start(), closed on stop(): stopping pulls the cable), an open file
@@ -84,7 +84,8 @@ class ModbusRtuServerThread:
 
     def __init__(self, line: PtyLine | int | str, devices: list[RegisterDevice], name: str = "modbus-rtu-server",
                  faults: LinkFaults | None = None, baudrate: int = 9600, parity: str = "N", stopbits: int = 1) -> None:
-        self.line, self.name = line, name
+        super().__init__(name)
+        self.line = line
         self.devices = {d.unit_id: d for d in devices}
         self.faults = faults or LinkFaults()
         for d in devices:
@@ -92,11 +93,6 @@ class ModbusRtuServerThread:
         self._serial_opts = {"baudrate": baudrate, "parity": parity, "stopbits": stopbits}
         self._serial = None
         self._fd: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self.frames_in = 0         # requests decoded (any unit id)
         self.frames_out = 0        # answers written (after faults)
 
@@ -115,24 +111,9 @@ class ModbusRtuServerThread:
             import serial   # pyserial: a real RS485 adapter
             self._serial = serial.Serial(self.line, timeout=0, **self._serial_opts)
             self._fd = self._serial.fileno()
-        self._ready.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout) or self._error:
-            self.stop()
-            raise OSError(f"{self.name}: cannot serve {self.device_path}: {self._error or 'timeout'}")
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:   # reported to start(); the thread ends
-            self._error = exc
-            self._ready.set()
+        self._start_thread(f"serve {self.device_path}", timeout)
 
     async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
         framer = FramerRTU(DecodePDU(True))
         store = _Datastore(self.devices)
         buffer = bytearray()
@@ -192,10 +173,7 @@ class ModbusRtuServerThread:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop answering and close the line (a PtyLine disappears for the client)."""
-        if self._loop and self._stop and self._thread and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-        self._thread = None
+        super().stop(timeout)
         if isinstance(self.line, PtyLine):
             self.line.close()
         elif self._serial is not None:
@@ -203,6 +181,4 @@ class ModbusRtuServerThread:
             self._serial = None
         self._fd = None
 
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
+

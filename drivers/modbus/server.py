@@ -19,6 +19,7 @@ from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from drivers.loop_thread import LoopThread
 from drivers.modbus.link_faults import LinkFaults
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class RegisterDevice:
         return None
 
 
-class ModbusTcpServerThread:
+class ModbusTcpServerThread(LoopThread):
     """Serve RegisterDevices on host:port until stop(). start() returns once the port listens.
 
     `faults` (LinkFaults) applies to every answer; `drop_connections()` closes open client sockets."""
@@ -134,44 +135,26 @@ class ModbusTcpServerThread:
                  faults: LinkFaults | None = None) -> None:
         if host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("Modbus server %s binds %s (not loopback)", name, host)
-        self.host, self.port, self.devices, self.name = host, port, devices, name
+        super().__init__(name)
+        self.host, self.port, self.devices = host, port, devices
         self.faults = faults or LinkFaults()
         for d in devices:
             d.faults = self.faults
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ModbusTcpServer | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
 
     def start(self, timeout: float = 5.0) -> None:
-        self._ready.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError(f"{self.name}: server did not start listening on {self.host}:{self.port}")
-        if self._error:
-            self._thread.join(timeout)
-            raise OSError(f"{self.name}: cannot listen on {self.host}:{self.port}: {self._error}")
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as exc:   # reported to start(); the thread ends
-            self._error = exc
-            self._ready.set()
+        self._start_thread(f"listen on {self.host}:{self.port}", timeout)
 
     def _trace_packet(self, sending: bool, data: bytes) -> bytes:
         return self.faults.mangle(data, rtu=False) if sending and self.faults.active else data
 
     async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._server = ModbusTcpServer([d.sim_device() for d in self.devices], address=(self.host, self.port),
                                        ignore_missing_devices=True, trace_packet=self._trace_packet)
         await self._server.serve_forever(background=True)
         self._ready.set()
-        await self._server.serving
+        await self._stop.wait()
+        await self._server.shutdown()          # closes the listener and every client connection
 
     def drop_connections(self) -> None:
         """Close every open client connection (the listener stays; clients may reconnect)."""
@@ -181,13 +164,4 @@ class ModbusTcpServerThread:
                     conn.close()
             self._loop.call_soon_threadsafe(close_all)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Close the listening socket and every client connection."""
-        if self._loop and self._server and self._thread and self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop)
-            self._thread.join(timeout)
-        self._thread = None
 
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
