@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.alarms.model import AlarmState, AlarmSummary, AlarmView, Priority
 from app.core.commands import Command
+from app.qt.table_model import RowsModel
 
 SHAPE = {Priority.URGENT: "■ URGENT", Priority.HIGH: "▲ HIGH", Priority.MEDIUM: "◆ MEDIUM", Priority.LOW: "● LOW"}
 COLOUR = {Priority.URGENT: "#dc1e1e", Priority.HIGH: "#f5a000", Priority.MEDIUM: "#fff07a", Priority.LOW: "#cfe3ff"}
@@ -21,26 +22,13 @@ SHELVE_CHOICES = (("until it returns to normal (one-shot)", None), ("15 minutes"
                   ("8 hours", 8 * 3600.0))
 
 
-class AlarmModel(QtCore.QAbstractTableModel):
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[AlarmView] = []
+class AlarmModel(RowsModel):
+    columns = COLUMNS
 
     def set_summary(self, summary: AlarmSummary) -> None:
         self.beginResetModel()
         self.rows = list(summary.active) + list(summary.hidden)
         self.endResetModel()
-
-    def rowCount(self, parent=QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QtCore.QModelIndex()) -> int:
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):
-        if role == QtCore.Qt.ItemDataRole.DisplayRole and orientation == QtCore.Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
         a = self.rows[index.row()]

@@ -17,6 +17,7 @@ from app.core.errors import UserError
 from app.qt.background import Background
 from app.qt.session import OperatorSession
 from app.qt.style import set_state
+from app.qt.table_model import RowsModel
 from app.security.audit import AuditRecord, VerifyResult
 from app.security.roles import CommandKind
 
@@ -28,10 +29,11 @@ ALL = "(all)"
 REFRESH_MS = 2000
 
 
-class AuditModel(QtCore.QAbstractTableModel):
+class AuditModel(RowsModel):
+    columns = COLUMNS
+
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[AuditRecord] = []
         self.broken_seq: int | None = None
 
     def append(self, records: list[AuditRecord]) -> None:
@@ -49,17 +51,6 @@ class AuditModel(QtCore.QAbstractTableModel):
         self.broken_seq = seq
         if self.rows:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self.rows) - 1, 0))
-
-    def rowCount(self, parent=QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QtCore.QModelIndex()) -> int:
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):
-        if role == QtCore.Qt.ItemDataRole.DisplayRole and orientation == QtCore.Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
         r = self.rows[index.row()]

@@ -6,33 +6,24 @@ import time
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.events import Event, Severity
+from app.qt.table_model import RowsModel
 
 SHAPES = {Severity.TRIP: "■ TRIP", Severity.ALARM: "▲ ALARM", Severity.WARNING: "◆ WARNING", Severity.INFO: "  info"}
 COLOURS = {Severity.TRIP: "#dc1e1e", Severity.ALARM: "#f5a000", Severity.WARNING: "#fff07a"}
 COLUMNS = ("Time", "Priority", "Source", "Message")
 
 
-class EventModel(QtCore.QAbstractTableModel):
+class EventModel(RowsModel):
+    columns = COLUMNS
+
     def __init__(self, keep: int = 10_000) -> None:
         super().__init__()
         self.keep = keep
-        self.rows: list[Event] = []
 
     def add(self, events: list[Event]) -> None:
         self.beginResetModel()
         self.rows = (list(reversed(events)) + self.rows)[: self.keep]
         self.endResetModel()
-
-    def rowCount(self, parent=QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent=QtCore.QModelIndex()) -> int:
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=QtCore.Qt.ItemDataRole.DisplayRole):
-        if role == QtCore.Qt.ItemDataRole.DisplayRole and orientation == QtCore.Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
 
     def data(self, index, role=QtCore.Qt.ItemDataRole.DisplayRole):
         e = self.rows[index.row()]
