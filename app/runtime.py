@@ -129,6 +129,6 @@ class Runtime:
         parts.append(f"protection {val('site.protection.state', 's', 'STARTING')}")
         if self.dispatch:
             parts.append(f"ems {val('site.ems.mode', 's', '--')} {val('site.ems.setpoint_kw', '+.1f')} kW")
-        alarms = sum(1 for e in self.journal.since(0) if e.severity >= Severity.ALARM)
-        parts.append(f"alarm events {alarms}")
+        summary = self.protection.alarm_summary
+        parts.append(f"active alarms {len(summary.active)} ({sum(summary.unacked_by_priority.values())} unack)")
         return " | ".join(parts)

@@ -1,9 +1,16 @@
 """Helpers shared by tests: free loopback ports, waiting on conditions, generated site files."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from pathlib import Path
+
+from app.core.clock import SystemClock
+from app.core.commands import CommandRouter
+from app.core.databus import DataBus
+from app.core.events import EventJournal
+from app.core.supervisor import Supervisor
 
 from app.core.site import Site, load_site
 
@@ -97,3 +104,33 @@ def charging_ems(site: Site) -> dict:
     """Runtime keyword arguments for a deterministic dispatch: manual mode charging at 0.5 x rated power."""
     from app.ems.settings import EmsSettings
     return {"ems_mode": "manual", "ems": EmsSettings(manual_kw=0.5 * site.pcs[0].rated_power_kw)}
+
+
+class Stack:
+    """DataBus, journal, router and a supervisor to run drivers like the runtime does."""
+
+    def __init__(self) -> None:
+        self.clock = SystemClock()
+        self.bus = DataBus()
+        self.journal = EventJournal()
+        self.router = CommandRouter()
+        self.supervisor = Supervisor(self.journal, self.clock)
+
+    def value(self, point: str):
+        sample = self.bus.get(point)
+        return None if sample is None else sample.value
+
+    def quality(self, point: str) -> str | None:
+        sample = self.bus.get(point)
+        return None if sample is None else sample.quality.value
+
+
+@contextlib.contextmanager
+def running(stack: Stack, *workers):
+    """Run workers under the stack's supervisor; stop them all on exit (no thread leaks)."""
+    for w in workers:
+        stack.supervisor.start(w, "drivers")
+    try:
+        yield
+    finally:
+        assert stack.supervisor.stop_all(["drivers"]) == []

@@ -10,6 +10,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.core.commands import Command, CommandRouter
 from app.core.errors import UserError
+from app.qt.dialogs import ok_cancel
 from app.security.roles import CommandKind
 from app.security.sbo import CommandRefused
 from app.security.service import SecurityService
@@ -42,11 +43,7 @@ class PasswordDialog(QtWidgets.QDialog):
             form.addRow("Repeat password", self.again)
         self.error = QtWidgets.QLabel("")
         form.addRow(self.error)
-        box = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                         | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        box.accepted.connect(self._ok)
-        box.rejected.connect(self.reject)
-        form.addRow(box)
+        form.addRow(ok_cancel(self, self._ok))
 
     def _ok(self) -> None:
         if self.again is not None and self.again.text() != self.password.text():

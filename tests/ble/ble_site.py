@@ -6,12 +6,7 @@ import contextlib
 
 import numpy as np
 
-from app.core.clock import SystemClock
-from app.core.commands import CommandRouter
-from app.core.databus import DataBus
-from app.core.events import EventJournal
 from app.core.site import Site, parse_site
-from app.core.supervisor import Supervisor
 from app.sim.ble_endpoint import BleSimLink
 from app.sim.plant import Plant
 
@@ -77,36 +72,6 @@ def plant_for(site: Site, current_a: float = 12.5) -> Plant:
 
 def sim_links(site: Site, plant: Plant) -> list[BleSimLink]:
     return [BleSimLink(site.link(r.link), [plant.racks[r.path]]) for r in site.racks]
-
-
-class Stack:
-    """DataBus, journal, router and a supervisor to run drivers like the runtime does."""
-
-    def __init__(self) -> None:
-        self.clock = SystemClock()
-        self.bus = DataBus()
-        self.journal = EventJournal()
-        self.router = CommandRouter()
-        self.supervisor = Supervisor(self.journal, self.clock)
-
-    def value(self, point: str):
-        sample = self.bus.get(point)
-        return None if sample is None else sample.value
-
-    def quality(self, point: str) -> str | None:
-        sample = self.bus.get(point)
-        return None if sample is None else sample.quality.value
-
-
-@contextlib.contextmanager
-def running(stack: Stack, *workers):
-    """Run workers under the stack's supervisor; stop them all on exit (no thread leaks)."""
-    for w in workers:
-        stack.supervisor.start(w, "drivers")
-    try:
-        yield
-    finally:
-        assert stack.supervisor.stop_all(["drivers"]) == []
 
 
 @contextlib.contextmanager

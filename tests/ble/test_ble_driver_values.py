@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from app.sim.ble_pack import PackReading, jk_probes
-from ble_site import Stack, ble_site, plant_for, running, serving, sim_links
+from ble_site import ble_site, plant_for, serving, sim_links
 from drivers.ble.driver import BleDriver
-from support import wait_for
+from support import Stack, running, wait_for
 
 RACK = "site.bess1.rack01"
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from app.core.errors import ConfigError
-from ble_site import Stack, ble_site, plant_for, running, serving, sim_links
+from ble_site import ble_site, plant_for, serving, sim_links
 from drivers.ble.driver import BleDriver
 from drivers.ble.loop import BLE_LOOP
-from support import free_port, wait_for
+from support import Stack, free_port, running, wait_for
 
 POLL_S = 0.2
 

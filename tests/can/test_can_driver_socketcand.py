@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from app.sim.can_endpoint import CanSimLink
-from can_site import Stack, can_site, plant_for, running
+from can_site import can_site, plant_for
 from drivers.can.driver import CanDriver
-from support import free_port, wait_for
+from support import Stack, free_port, running, wait_for
 
 POLL_S = 0.2
 POINT = "site.bess1.rack01.cell_voltages_v"

@@ -11,9 +11,9 @@ import pytest
 from app.core.commands import Command, CommandStatus
 from app.core.errors import ConfigError
 from app.sim.can_endpoint import CanSimLink
-from can_site import Stack, can_site, plant_for, running
+from can_site import can_site, plant_for
 from drivers.can.driver import CanDriver
-from support import wait_for
+from support import Stack, running, wait_for
 
 POLL_S = 0.2
 

@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.alarms.model import AlarmState, AlarmSummary, AlarmView, Priority
 from app.core.commands import Command
+from app.qt.dialogs import ok_cancel
 from app.qt.table_model import RowsModel
 
 SHAPE = {Priority.URGENT: "■ URGENT", Priority.HIGH: "▲ HIGH", Priority.MEDIUM: "◆ MEDIUM", Priority.LOW: "● LOW"}
@@ -190,11 +191,7 @@ class ShelveDialog(QtWidgets.QDialog):
         self.duration = QtWidgets.QComboBox()
         self.duration.addItems([text for text, _ in SHELVE_CHOICES])
         form.addRow("For", self.duration)
-        box = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                         | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        box.accepted.connect(self._accept)
-        box.rejected.connect(self.reject)
-        form.addRow(box)
+        form.addRow(ok_cancel(self, self._accept))
 
     @property
     def reason(self) -> str:

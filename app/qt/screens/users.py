@@ -13,6 +13,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.core.errors import UserError
 from app.qt.background import Background
+from app.qt.dialogs import ok_cancel
 from app.qt.session import OperatorSession
 from app.qt.style import set_state
 from app.security.roles import CommandKind, Role, permitted
@@ -48,11 +49,7 @@ class AccountDialog(QtWidgets.QDialog):
         form.addRow("Repeat new password", self.again)
         self.error = QtWidgets.QLabel("")
         form.addRow(self.error)
-        box = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                         | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
-        box.accepted.connect(self._ok)
-        box.rejected.connect(self.reject)
-        form.addRow(box)
+        form.addRow(ok_cancel(self, self._ok))
 
     def _ok(self) -> None:
         if not self.user.text().strip():
