@@ -12,6 +12,9 @@ every trajectory with app/ems/resimulate.py's rules:
   in hindsight on the evaluation period itself (the most favourable tuning rules can get).
 - mpc: every ``replan_steps`` app/ems/mpc.MpcPlanner re-plans ``horizon_steps`` ahead from forecasts
   of load and PV fitted on the history so far; ScheduleFollowing executes with its peak guard.
+- mpc_exact: the same loop told the true load and PV of each horizon. Its gap to perfect is the
+  algorithm's (short horizon, receding decisions, the demand charge seen one day at a time); the
+  rest of mpc's gap is what forecast error costs.
 - perfect: one optimisation over the whole period with the true load and PV.
 
 The controllers act on the measured load and PV of the current step (an EMS cycles in seconds, a
@@ -31,7 +34,7 @@ import numpy as np
 from app.ems.forecast import ProfileForecaster
 from app.ems.inputs import EmsInputs
 from app.ems.modes import RuleBased, ScheduleFollowing
-from app.ems.mpc import MpcPlanner
+from app.ems.mpc import PV_Z, MpcPlanner
 from app.ems.optimiser import optimise
 from app.ems.resimulate import resimulate
 from app.ems.scenario import Battery, Grid, Scenario
@@ -109,7 +112,7 @@ class BacktestReport:
     step_minutes: float
     horizon_steps: int
     replan_steps: int
-    strategies: dict            # name -> StrategyResult: none, rules, mpc, perfect
+    strategies: dict            # name -> StrategyResult: none, rules, mpc, mpc_exact, perfect
     rules: RuleBased            # the tuned rule set
 
     def savings(self, name: str) -> float:
@@ -118,7 +121,7 @@ class BacktestReport:
 
 def run_backtest(data: SiteData, horizon_steps: int = 96, replan_steps: int = 4,
                  history_days: int = 14) -> BacktestReport:
-    """Run all four strategies on ``data`` (see module docstring)."""
+    """Run every strategy on ``data`` (see module docstring)."""
     scn = data.scenario
     results: dict[str, StrategyResult] = {}
     started = time.perf_counter()
@@ -130,6 +133,9 @@ def run_backtest(data: SiteData, horizon_steps: int = 96, replan_steps: int = 4,
     results["rules"] = _evaluate(scn, simulate(data, lambda t, soc, peak: rules), base, started)
     started = time.perf_counter()
     results["mpc"] = _evaluate(scn, run_mpc(data, horizon_steps, replan_steps, history_days), base, started)
+    started = time.perf_counter()
+    results["mpc_exact"] = _evaluate(scn, run_mpc(data, horizon_steps, replan_steps, history_days, exact=True),
+                                     base, started)
     started = time.perf_counter()
     results["perfect"] = _evaluate(scn, optimise(scn, 30.0).battery_kw, base, started)
     return BacktestReport(scn.steps / data.steps_per_day, scn.step_minutes, horizon_steps, replan_steps,
@@ -164,8 +170,9 @@ def tune_rules(data: SiteData) -> RuleBased:
 
 
 def run_mpc(data: SiteData, horizon_steps: int, replan_steps: int, history_days: int,
-            load_z: float = 0.0, pv_z: float = 0.0) -> np.ndarray:
-    """Receding-horizon MPC over the evaluation period; battery kW per step."""
+            load_z: float = 0.0, pv_z: float = PV_Z, exact: bool = False) -> np.ndarray:
+    """Receding-horizon MPC over the evaluation period; battery kW per step. ``exact``: the planner
+    is given the true load and PV of its horizon instead of forecasts."""
     scn, spd = data.scenario, data.steps_per_day
     planner = MpcPlanner(scn.battery, scn.grid, scn.step_minutes, horizon_steps,
                          ProfileForecaster(spd), ProfileForecaster(spd, half_life_days=3.0, weekly=False,
@@ -180,13 +187,28 @@ def run_mpc(data: SiteData, horizon_steps: int, replan_steps: int, history_days:
         if t % replan_steps == 0:
             end = h0 + t
             start = max(0, end - keep)
-            schedule = planner.plan(t * step_s, load[start:end], pv[start:end], start % (7 * spd),
-                                    scn.import_price_per_kwh[t:t + horizon_steps],
-                                    scn.export_price_per_kwh[t:t + horizon_steps], soc, peak)
+            p = planner
+            if exact:
+                ahead = slice(end, end + horizon_steps)
+                p = replace(planner, load_model=_Known(load[ahead]), pv_model=_Known(pv[ahead]))
+            schedule = p.plan(t * step_s, load[start:end], pv[start:end], start % (7 * spd),
+                              scn.import_price_per_kwh[t:t + horizon_steps],
+                              scn.export_price_per_kwh[t:t + horizon_steps], soc, peak)
             current[0] = ScheduleFollowing(schedule)
         return current[0]
 
     return simulate(data, choose)
+
+
+@dataclass(frozen=True, eq=False)
+class _Known:
+    """A 'forecaster' that knows the future: the MPC loop's result without forecast error."""
+
+    future: np.ndarray
+    min_history = 0
+
+    def forecast(self, history: np.ndarray, slot0: int, horizon: int, z: float = 0.0) -> np.ndarray:
+        return np.asarray(self.future[:horizon], dtype=float)
 
 
 def simulate(data: SiteData, choose: Callable[[int, float, float], object]) -> np.ndarray:
