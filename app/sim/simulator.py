@@ -76,7 +76,8 @@ class _Endpoint:
             values = {"pack_voltage_v": m.pack_voltage, "current_a": m.current_a if m.contactor_closed else 0.0,
                       "soc_pct": float(np.mean(m.soc) * 100), "soh_pct": 100.0,
                       "contactor_closed": m.contactor_closed, "cell_count": self.cells, "heartbeat": m.heartbeat,
-                      "cell_voltages_v": m.cell_voltages(), "cell_temperatures_c": m.temp_c}
+                      "cell_voltages_v": m.cell_voltages(), "cell_temperatures_c": m.temp_c,
+                      "h2_ppm": m.gas_h2_ppm, "co_ppm": m.gas_co_ppm}
         img = np.zeros(self.device.sizes["input"], np.uint16)
         self.regmap.write_into({"input": img}, values, self.cells)
         self.device.publish("input", img)
