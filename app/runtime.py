@@ -1,5 +1,6 @@
 """Assemble and run the whole application for a site: DataBus, journal, command router, supervisor,
-one driver thread per link, protection, historian, dispatch and (for the demo) the plant simulator.
+one driver thread per link, protection, historian, dispatch and (for the demo) the plant simulator
+with its training-fault handler (`site.sim`, app/sim/training.py).
 
 Shutdown order: dispatch -> estimation -> protection (leaves every PCS at 0 kW while links still run)
 -> drivers -> historian (final flush) -> simulator.
@@ -28,6 +29,7 @@ from app.overrides import PointOverrides
 from app.protection.thread import ProtectionThread
 from app.security.service import SecurityService, SecuritySettings
 from app.sim.simulator import Simulator
+from app.sim.training import TrainingFaults
 from drivers.registry import build_driver
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Runtime:
         self.router = CommandRouter()
         self.supervisor = Supervisor(self.journal, clock)
         self.simulator = Simulator(site, clock) if site.simulator.enabled else None
+        self.training = TrainingFaults(self.simulator, self.router, self.journal, clock) if self.simulator else None
         self.drivers = [build_driver(site, link, self.bus, self.router, self.journal, clock)
                         for link in site.links if link.kind != "sim"]
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
@@ -68,6 +71,7 @@ class Runtime:
         if self.simulator:
             self.simulator.start_endpoints()          # listening before the drivers first connect
             self.supervisor.start(self.simulator, "simulator")
+            self.supervisor.start(self.training, "simulator")
         self.supervisor.start(self.historian, "historian")
         for d in self.drivers:
             self.supervisor.start(d, "drivers")

@@ -23,6 +23,7 @@ from app.qt.screens.overview import OverviewScreen
 from app.qt.screens.trends import TrendsScreen
 from app.qt.session import OperatorSession
 from app.qt.style import set_state
+from app.qt.training import TrainingMode
 from app.runtime import Runtime
 
 
@@ -113,6 +114,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.poller.changed.connect(self.on_changed)
         self.poller.events.connect(self.on_events)
         self.poller.start()
+        self.training = TrainingMode(self) if runtime.training else None     # in-process simulator only
 
     def show_screen(self, index: int) -> None:
         self.stack.setCurrentIndex(index)

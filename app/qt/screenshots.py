@@ -1,5 +1,6 @@
 """`make screenshots`: run the demo plant with the GUI (under Xvfb), save every screen as PNG in
-docs/screenshots/, normal operation first, then after an injected cell overvoltage trip."""
+docs/screenshots/, normal operation first, then after an injected cell overvoltage trip, and the
+training mode's inject-fault dialog."""
 from __future__ import annotations
 
 import sys
@@ -13,6 +14,7 @@ from app.core.paths import EXAMPLE_SITE, ROOT
 from app.core.site import load_site
 from app.qt.main_window import MainWindow
 from app.qt.style import stylesheet
+from app.qt.training import InjectFaultDialog
 from app.runtime import Runtime
 
 SCREENS = ("overview", "alarms", "cells", "distance-to-trip", "events", "trends", "cell-detail", "links")
@@ -23,6 +25,20 @@ def _pump(app: QtWidgets.QApplication, seconds: float) -> None:
     while time.monotonic() < end:
         app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.02)
+
+
+def _inject_dialog(app: QtWidgets.QApplication, window: MainWindow, path: Path) -> None:
+    """The training mode's inject dialog, filled in for a drifting cell (not submitted)."""
+    dialog = InjectFaultDialog(window, window.runtime.site, window.runtime.training, lambda spec, reason: False)
+    dialog.select("cell_drift")
+    dialog.rack.setCurrentText("site.bess1.rack02")
+    dialog.cell.setValue(12)
+    dialog.param.setText("0.02")
+    dialog.reason.setText("drill 3: slow cell overvoltage")
+    dialog.show()
+    _pump(app, 0.5)
+    dialog.grab().save(str(path))
+    dialog.close()
 
 
 def main(out_dir: Path = ROOT / "docs" / "screenshots") -> int:
@@ -51,10 +67,11 @@ def main(out_dir: Path = ROOT / "docs" / "screenshots") -> int:
                 window.show_screen(i)
                 _pump(app, 0.5)
                 window.grab().save(str(out_dir / f"{i + 1}-{name}-trip.png"))
+            _inject_dialog(app, window, out_dir / "training-inject-fault.png")
         finally:
             window.close()
             runtime.stop()
-    print(f"saved {2 * len(SCREENS)} screenshots in {out_dir}")
+    print(f"saved {2 * len(SCREENS) + 1} screenshots in {out_dir}")
     return 0
 
 

@@ -32,6 +32,7 @@ class CommandKind(enum.Enum):
     RESET_TRIP = "reset_trip"
     CHANGE_SETTINGS = "change_settings"
     MANAGE_USERS = "manage_users"
+    SIMULATE_FAULT = "simulate_fault"       # training mode: inject/clear faults in the in-process simulator
     EMERGENCY_STOP = "emergency_stop"
 
 
@@ -42,7 +43,8 @@ _OPERATE = frozenset({K.VIEW, K.ACK_ALARM, K.SHELVE_ALARM, K.SETPOINT, K.MODE, K
 PERMISSIONS: dict[Role, frozenset[CommandKind]] = {
     Role.VIEWER: frozenset({K.VIEW, K.EMERGENCY_STOP}),
     Role.OPERATOR: _OPERATE,
-    Role.ENGINEER: _OPERATE | {K.BALANCING, K.FORCE_POINT, K.ALARM_INHIBIT, K.CHANGE_SETTINGS},
+    Role.ENGINEER: _OPERATE | {K.BALANCING, K.FORCE_POINT, K.ALARM_INHIBIT, K.CHANGE_SETTINGS,
+                                K.SIMULATE_FAULT},
     Role.ADMIN: frozenset({K.VIEW, K.MANAGE_USERS, K.EMERGENCY_STOP}),
 }
 """The matrix. Emergency stop is in every row and is also allowed with no session at all."""

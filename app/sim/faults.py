@@ -4,18 +4,56 @@ Per link: drop (no answers, open TCP connections closed), latency, garbage bytes
 CRC errors (RTU only), exception responses; per device: a BMS reboot (silent, then every register
 zero, heartbeat restarting from zero). Any thread may call; the servers apply the faults to the next
 request. The faults are on the wire: the driver sees them only as a real client would.
+`LINK_FAULT_KINDS` writes the drop, latency, garbage and CRC faults as specs like the plant faults
+(`link_latency:link=bms1,ms=500`) for the training mode (app/sim/training.py).
 """
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Mapping
 
 from app.core.errors import UserError
+from app.sim.plant_faults import FaultKind, spec_number, split_spec
 from drivers.modbus.link_faults import LinkFaults
 from drivers.modbus.rtu_server import ModbusRtuServerThread
 from drivers.modbus.server import ModbusTcpServerThread
 
 ModbusServer = ModbusTcpServerThread | ModbusRtuServerThread
+
+LINK_FAULT_KINDS: dict[str, FaultKind] = {
+    "link_drop": FaultKind("link", "the link stops answering; open TCP connections are closed"),
+    "link_latency": FaultKind("link", "every answer on the link is delayed by `ms`", "ms", 500.0, "ms"),
+    "link_garbage": FaultKind("link", "random bytes instead of each answer"),
+    "link_crc": FaultKind("link", "each answer with a broken CRC (Modbus RTU links only)"),
+}
+
+
+@dataclass(frozen=True)
+class LinkFault:
+    """One parsed link fault. `str()` gives its spec back."""
+
+    kind: str
+    link: str
+    value: float | None = None     # latency in ms for link_latency
+
+    @property
+    def target(self) -> str:
+        return f"link {self.link}"
+
+    def __str__(self) -> str:
+        param = LINK_FAULT_KINDS[self.kind].param
+        return f"{self.kind}:link={self.link}" + (f",{param}={self.value:g}" if param else "")
+
+
+def parse_link_fault(spec: str, links: list[str]) -> LinkFault:
+    """Parse `link_<kind>:link=NAME[,ms=N]` for one of `links`; UserError names what to fix."""
+    kind, values = split_spec(spec, LINK_FAULT_KINDS)
+    if values["link"] not in links:
+        raise UserError(f"fault '{spec}': 'link' {values['link']} is not a simulated Modbus link "
+                        f"(links: {', '.join(links) or 'none'})")
+    fk = LINK_FAULT_KINDS[kind]
+    return LinkFault(kind, values["link"], spec_number(spec, values, fk.param, fk.default) if fk.param else None)
 
 
 class FaultInjector:
@@ -93,6 +131,18 @@ class FaultInjector:
             with self._lock:
                 model.heartbeat = 0
         device.reboot(seconds, silent_s)
+
+    def apply(self, fault: LinkFault, on: bool = True) -> None:
+        """Set `fault` (`on`) or take it back."""
+        match fault.kind:
+            case "link_drop":
+                self.drop(fault.link, on)
+            case "link_latency":
+                self.latency(fault.link, fault.value if on else 0.0)
+            case "link_garbage":
+                self.garbage(fault.link, on)
+            case "link_crc":
+                self.crc_errors(fault.link, on)
 
     def clear(self, link: str | None = None) -> None:
         """Remove the link faults of `link` (or of every link)."""

@@ -21,34 +21,41 @@ from app.sim.plant import SENSOR_OK, SENSOR_OPEN, SENSOR_STUCK, SENSOR_ZERO, Pla
 
 SHORT_DRAIN_C_RATE = 1.0 / 40.0       # default internal short: drains the cell at C/40
 DEFAULT_REBOOT_S = 10.0
-_POSITIVE = ("ohms", "seconds")
+_POSITIVE = ("ohms", "seconds", "ms")
 
 
 @dataclass(frozen=True)
 class FaultKind:
-    """A kind of fault: its target ('site', 'pcs', 'rack' or 'cell'), what it does, and its numeric
-    parameter if it has one (`default` None: the key is required; NaN: computed, see help)."""
+    """A kind of fault: its target ('site', 'pcs', 'rack', 'cell' or 'link'), what it does, and its
+    numeric parameter if it has one, with its unit (`default` None: the key is required; NaN:
+    computed, see help)."""
 
     target: str
     help: str
     param: str = ""
     default: float | None = None
+    unit: str = ""
+
+
+TARGET_KEYS: dict[str, tuple[str, ...]] = {"cell": ("rack", "cell"), "rack": ("rack",), "pcs": ("pcs",),
+                                           "site": (), "link": ("link",)}
+"""The keys that name a fault's target, by FaultKind.target."""
 
 
 FAULT_KINDS: dict[str, FaultKind] = {
     "cell_drift": FaultKind("cell", "the cell's voltage drifts at rate_v_per_min (+ over, - undervoltage)",
-                            "rate_v_per_min"),
+                            "rate_v_per_min", unit="V/min"),
     "internal_short": FaultKind("cell", "internal short of `ohms` (default: drains the cell at C/40): "
-                                "self-heating, voltage sag, fast self-discharge", "ohms", math.nan),
+                                "self-heating, voltage sag, fast self-discharge", "ohms", math.nan, "Ω"),
     "thermal_runaway": FaultKind("cell", "runaway onset: dT/dt rising past 1 C/min then 1 C/s, H2/CO in the "
                                  "rack air, voltage collapsing"),
     "sensor_stuck": FaultKind("cell", "the cell's voltage sensor holds its present reading"),
     "sensor_open": FaultKind("cell", "open sense wire: the cell reads the AFE's rail (6.5535 V)"),
     "sensor_zero": FaultKind("cell", "the cell's voltage sensor reads 0 mV"),
-    "current_offset": FaultKind("rack", "the rack's current sensor reads `amps` too high", "amps"),
+    "current_offset": FaultKind("rack", "the rack's current sensor reads `amps` too high", "amps", unit="A"),
     "contactor_welded": FaultKind("rack", "the rack's contactor ignores open commands once closed"),
     "bms_reboot": FaultKind("rack", "the rack's BMS reboots for `seconds`: readings zero, heartbeat "
-                            "restarts, contactor drops out", "seconds", DEFAULT_REBOOT_S),
+                            "restarts, contactor drops out", "seconds", DEFAULT_REBOOT_S, "s"),
     "hvac_fail": FaultKind("rack", "the rack's HVAC stops cooling and its fan stops"),
     "pcs_trip": FaultKind("pcs", "the PCS trips: fault state, 0 kW"),
     "grid_loss": FaultKind("site", "the public grid is lost: the PCS island the site, or it blacks out"),
@@ -86,14 +93,27 @@ class PlantFault:
 def parse_fault(spec: str, site: Site | None = None) -> PlantFault:
     """Parse `kind:key=value,...`; with `site`, also check that the rack/cell/PCS exist.
     Raises UserError naming the bad kind, key or value."""
-    text = spec.strip()
-    kind, _, body = text.partition(":")
-    kind = kind.strip()
-    if kind not in FAULT_KINDS:
-        raise UserError(f"fault '{spec}': unknown kind '{kind}' (one of: {', '.join(FAULT_KINDS)})")
+    kind, values = split_spec(spec, FAULT_KINDS)
     fk = FAULT_KINDS[kind]
-    allowed = {"cell": ["rack", "cell"], "rack": ["rack"], "pcs": ["pcs"], "site": []}[fk.target]
-    allowed += [fk.param] if fk.param else []
+    rack = values.get("rack")
+    if rack is not None and not rack.startswith("site."):
+        rack = f"site.{rack}"
+    fault = PlantFault(kind, rack=rack, cell=_int(spec, values, "cell"), pcs=values.get("pcs"),
+                       value=spec_number(spec, values, fk.param, fk.default) if fk.param else None)
+    if site is not None:
+        _check_target(spec, fault, site)
+    return fault
+
+
+def split_spec(spec: str, kinds: dict[str, FaultKind]) -> tuple[str, dict[str, str]]:
+    """`kind:key=value,...` -> (kind, {key: value}) for a kind of `kinds`, with exactly its target keys
+    and parameter (a parameter with a default may be left out). Raises UserError naming what to fix."""
+    kind, _, body = spec.strip().partition(":")
+    kind = kind.strip()
+    if kind not in kinds:
+        raise UserError(f"fault '{spec}': unknown kind '{kind}' (one of: {', '.join(kinds)})")
+    fk = kinds[kind]
+    allowed = list(TARGET_KEYS[fk.target]) + ([fk.param] if fk.param else [])
     values: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in body.split(","))):
         key, eq, value = (s.strip() for s in item.partition("="))
@@ -106,14 +126,7 @@ def parse_fault(spec: str, site: Site | None = None) -> PlantFault:
     for key in allowed:
         if key not in values and not (key == fk.param and fk.default is not None):
             raise UserError(f"fault '{spec}': missing key '{key}'")
-    rack = values.get("rack")
-    if rack is not None and not rack.startswith("site."):
-        rack = f"site.{rack}"
-    fault = PlantFault(kind, rack=rack, cell=_int(spec, values, "cell"), pcs=values.get("pcs"),
-                       value=_float(spec, values, fk.param, fk.default) if fk.param else None)
-    if site is not None:
-        _check_target(spec, fault, site)
-    return fault
+    return kind, values
 
 
 def _int(spec: str, values: dict[str, str], key: str) -> int | None:
@@ -125,7 +138,8 @@ def _int(spec: str, values: dict[str, str], key: str) -> int | None:
         raise UserError(f"fault '{spec}': '{key}' must be an integer, got '{values[key]}'") from None
 
 
-def _float(spec: str, values: dict[str, str], key: str, default: float | None) -> float | None:
+def spec_number(spec: str, values: dict[str, str], key: str, default: float | None) -> float | None:
+    """The finite number `values[key]` (> 0 for ohms, seconds and ms), or `default` if absent."""
     if key not in values:
         return default
     try:

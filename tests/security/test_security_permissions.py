@@ -14,7 +14,8 @@ ALLOWED = {
     Role.OPERATOR: {"view", "ack_alarm", "shelve_alarm", "setpoint", "mode", "contactor", "reset_trip",
                     "emergency_stop"},
     Role.ENGINEER: {"view", "ack_alarm", "shelve_alarm", "setpoint", "mode", "contactor", "reset_trip",
-                    "emergency_stop", "balancing", "force_point", "alarm_inhibit", "change_settings"},
+                    "emergency_stop", "balancing", "force_point", "alarm_inhibit", "change_settings",
+                    "simulate_fault"},
     Role.ADMIN: {"view", "manage_users", "emergency_stop"},
 }
 POLICY = SessionPolicy(idle_lock_s=300, reauth_window_s=60)
