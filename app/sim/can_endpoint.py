@@ -20,6 +20,7 @@ from app.core.clock import Clock
 from app.core.errors import ConfigError
 from app.core.site import Link
 from app.sim.plant import RackModel
+from app.sim.register_points import CURRENT_LIMIT_C_RATE
 from app.sim.socketcand_server import SocketcandServer
 from drivers.bms import pylon_can
 from drivers.can.layout import (CELL_TEMPERATURES, CELL_VOLTAGES, MAX_CELLS, MAX_UNIT_ID, PYLON_IDS, encode_cell_frames,
@@ -28,7 +29,6 @@ from drivers.can.layout import (CELL_TEMPERATURES, CELL_VOLTAGES, MAX_CELLS, MAX
 log = logging.getLogger(__name__)
 
 PACK_VOLTAGE_MAX_V = 327.67         # 0x356: signed 16 bit at 0.01 V
-CURRENT_LIMIT_C_RATE = 0.5          # 0x351 charge/discharge current limits, in C
 
 
 class CanEndpoint:

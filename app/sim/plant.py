@@ -60,6 +60,7 @@ class RackModel:
     `pack_voltage` are what the BMS measures: the true state (`true_*`) unless a fault bends a
     sensor or reboots the BMS; assigning them sets the true state. `contactor_closed` is the
     contactor's actual state; assigning it is a command (a welded contactor ignores an open).
+    `throughput_ah` counts the charge through the terminals (the BMS's cycle counter).
 
     Fault fields (app/sim/plant_faults.py): offset_v, drift_v, drift_v_per_s, short_s (internal
     short conductance, S), runaway_t0_c (NaN = none), sensor_mode, sensor_hold_v, current_offset_a,
@@ -76,6 +77,7 @@ class RackModel:
         self.self_discharge_per_s = self_discharge_per_s
         self.true_soc, self.true_temp_c = soc, temp_c
         self.true_current_a = 0.0
+        self.throughput_ah = 0.0
         self.v_rc = np.zeros(n)
         self.thermal = RackThermal(rack.modules, rack.cells_per_module, capacity_ah, ambient_c)
         self.gas_h2_ppm = self.gas_co_ppm = 0.0
@@ -252,6 +254,7 @@ class RackModel:
     def advance(self, h: float, ambient_c: float) -> None:
         """Finish the sub-step of `h` s begun by `prepare(h)`, at the rack current `true_current_a`."""
         i = self.true_current_a if self._closed else 0.0
+        self.throughput_ah += abs(i) * h / 3600.0
         r1 = self.r1_ohm * self._scale
         heat = self.v_rc * self.v_rc / r1
         if self._g.any():                     # the short's current bypasses the terminals

@@ -1,8 +1,10 @@
 """The plant simulator as a peer: steps the Plant and serves it over the site's links on loopback.
 
 For every `modbus-tcp` link of the site file it starts a Modbus TCP server on that address with one
-unit id per rack/PCS on the link (register maps from resources/regmaps). Client writes (PCS
-setpoints, contactor commands) go into the plant; the plant's state is re-encoded after each step.
+unit id per rack/PCS on the link, serving the complete image of its register map (resources/regmaps:
+the generic maps' input registers, SunSpec 802/803/805 holding registers with their "SunS" marker,
+model headers, scale factors and end model). Client writes (PCS setpoints, contactor commands, SunSpec
+SetOp/StrSetCon) go into the plant; the plant's state is re-encoded after each step.
 For every `can` link it broadcasts the racks' Pylontech and per-cell frames (app/sim/can_endpoint.py)
 on a virtual bus, served to other processes as socketcand on 127.0.0.1; every `modbus-rtu` link is served
 on a pty pair, every `ble` link as a bumble GATT peripheral (JBD/JK/Daly) on the in-process radio or
@@ -20,7 +22,8 @@ from app.core.site import Site
 from app.sim.ble_endpoint import BleSimLink
 from app.sim.can_endpoint import CanSimLink
 from app.sim.plant import Plant, PcsModel, RackModel
-from drivers.modbus.regmap import RegisterMap, load_regmap
+from app.sim.register_points import apply_write, served_values, setpoints
+from drivers.modbus.regmap import TABLES, RegisterMap, load_regmap
 from drivers.modbus.rtu_server import ModbusRtuServerThread, PtyLine
 from drivers.modbus.server import ModbusTcpServerThread, RegisterDevice
 
@@ -28,59 +31,40 @@ log = logging.getLogger(__name__)
 
 
 class _Endpoint:
-    """Binds one plant object (rack, PCS, or the plant itself as the site meter) to its RegisterDevice."""
+    """Binds one plant object (rack, PCS, or the plant itself as the site meter) to its RegisterDevice:
+    serves the map's complete image (app/sim/register_points.py values) and keeps what clients write."""
 
-    def __init__(self, model: RackModel | PcsModel | Plant, regmap: RegisterMap, unit_id: int, cells: int) -> None:
-        self.model, self.regmap, self.cells = model, regmap, cells
-        self.device = RegisterDevice(unit_id, regmap.table_size("input", cells), regmap.table_size("holding", cells),
-                                     on_write=self._on_write)
-        if isinstance(model, PcsModel):
-            holding = {"active_power_setpoint_kw": model.setpoint_kw, "run": int(model.run)}
-        elif isinstance(model, RackModel):
-            holding = {"contactor_command": int(model.contactor_closed)}
-        else:
-            holding = {}
-        img = np.zeros(self.device.sizes["holding"], np.uint16)
-        self.regmap.write_into({"holding": img}, holding, cells)
-        self.device.publish("holding", img)
+    def __init__(self, model: RackModel | PcsModel | Plant, regmap: RegisterMap, unit_id: int, cells: int,
+                 cells_per_module: int | None = None) -> None:
+        self.model, self.regmap, self.cells, self.cpm = model, regmap, cells, cells_per_module
+        self.device = RegisterDevice(unit_id, regmap.table_size("input", cells, cells_per_module),
+                                     regmap.table_size("holding", cells, cells_per_module), on_write=self._on_write)
+        self._client_owned = {t: regmap.writable_registers(t, cells, cells_per_module) for t in TABLES}
         self._lock = threading.Lock()
-        self._writes: list[dict] = []
+        self._writes: list[tuple[str, object]] = []
+        self._publish({**served_values(model), **setpoints(model)}, keep=False)
 
     def _on_write(self, unit_id: int, table: str, address: int, regs: np.ndarray) -> None:
-        with self._lock:
-            self._writes.append(self.regmap.decode({"holding": self.device.image("holding")}, self.cells))
+        points = self.regmap.written_points(table, address, regs.size, self.cells, self.cpm)
+        if points:
+            values = self.regmap.decode({table: self.device.image(table)}, self.cells, self.cpm)
+            with self._lock:
+                self._writes += [(p, values[p]) for p in points if p in values]
 
     def apply_writes(self) -> None:
         """Called by the simulator thread: move client writes into the model."""
         with self._lock:
             writes, self._writes = self._writes, []
-        for values in writes:
-            m = self.model
-            if isinstance(m, PcsModel):
-                m.setpoint_kw = float(values["active_power_setpoint_kw"])
-                m.setpoint_kvar = float(values.get("reactive_power_setpoint_kvar", 0.0))
-                m.run = bool(values["run"])
-            elif isinstance(m, RackModel):
-                m.contactor_closed = bool(values["contactor_command"])
+        for point, value in writes:
+            apply_write(self.model, point, value)
 
     def publish(self) -> None:
-        m = self.model
-        if isinstance(m, PcsModel):
-            values = {"active_power_kw": m.power_kw, "reactive_power_kvar": m.reactive_kvar,
-                      "dc_voltage_v": m.dc_voltage_v, "state": m.state_code, "grid_frequency_hz": m.grid_hz,
-                      "heartbeat": m.heartbeat}
-        elif isinstance(m, Plant):
-            values = {"grid_kw": m.grid_import_kw, "load_kw": m.load_kw, "pv_kw": m.pv_kw,
-                      "grid_available": m.grid_connected, "grid_frequency_hz": m.grid_hz}
-        else:
-            values = {"pack_voltage_v": m.pack_voltage, "current_a": m.current_a if m.contactor_closed else 0.0,
-                      "soc_pct": float(np.mean(m.soc) * 100), "soh_pct": 100.0,
-                      "contactor_closed": m.contactor_closed, "cell_count": self.cells, "heartbeat": m.heartbeat,
-                      "cell_voltages_v": m.cell_voltages(), "cell_temperatures_c": m.temp_c,
-                      "h2_ppm": m.gas_h2_ppm, "co_ppm": m.gas_co_ppm}
-        img = np.zeros(self.device.sizes["input"], np.uint16)
-        self.regmap.write_into({"input": img}, values, self.cells)
-        self.device.publish("input", img)
+        """Serve the model's present state (client-owned registers keep their written values)."""
+        self._publish(served_values(self.model), keep=True)
+
+    def _publish(self, values: dict[str, object], keep: bool) -> None:
+        for table, img in self.regmap.render(values, self.cells, self.cpm).items():
+            self.device.publish(table, img, self._client_owned[table] if keep else None)
 
 
 class Simulator:
@@ -111,8 +95,8 @@ class Simulator:
                    for p in site.pcs if p.link == link.name]
             eps += [_Endpoint(self.plant, load_regmap(m.regmap), m.unit_id, 1)
                     for m in site.meters if m.link == link.name]
-            eps += [_Endpoint(self.plant.racks[r.path], load_regmap(r.regmap), r.unit_id, r.cell_count)
-                    for r in site.racks if r.link == link.name]
+            eps += [_Endpoint(self.plant.racks[r.path], load_regmap(r.regmap), r.unit_id, r.cell_count,
+                              r.cells_per_module) for r in site.racks if r.link == link.name]
             if link.kind == "modbus-rtu":
                 self._servers[link.name] = ModbusRtuServerThread(PtyLine(link.address), [e.device for e in eps],
                                                                  f"sim-{link.name}")

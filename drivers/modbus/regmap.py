@@ -10,7 +10,8 @@ big-endian word order unless `word_order = "little"`; signedness comes from the 
 Vectors may be strided (`stride` registers from one cell to the next, e.g. SunSpec repeating groups)
 and repeated per module (`module_header` registers of per-module data precede each module's cells, as
 in one SunSpec 805 model instance per module). `[[check]]` entries are constant registers (the SunSpec
-"SunS" marker, model ids and lengths) that the simulator writes and the driver verifies.
+"SunS" marker, model ids and lengths) that the simulator writes and the driver verifies; `render` gives
+the complete image a device serves (simulator side).
 `include = "other_map"` starts from another map's entries (a SunSpec chain extends the previous model).
 """
 from __future__ import annotations
@@ -99,6 +100,7 @@ class RegisterMap:
         self.scale_factors = {s.name: s for s in scale_factors}
         self.checks = checks
         self.by_point = {f.point: f for f in fields}
+        self._layouts: dict[tuple, object] = {}   # memo of the layout per (what, cells, cells_per_module)
 
     # --- layout ------------------------------------------------------------------------
     def element_addresses(self, f: Field, cells: int, cells_per_module: int | None = None) -> np.ndarray:
@@ -132,6 +134,14 @@ class RegisterMap:
         return int(regs[-1]) + 1 if regs.size else None
 
     def _registers(self, table: str, cells: int, cells_per_module: int | None, with_end: bool = True) -> np.ndarray:
+        key = ("registers", table, cells, cells_per_module, with_end)
+        if key not in self._layouts:
+            regs = self._layout_registers(table, cells, cells_per_module, with_end)
+            regs.flags.writeable = False
+            self._layouts[key] = regs
+        return self._layouts[key]
+
+    def _layout_registers(self, table: str, cells: int, cells_per_module: int | None, with_end: bool) -> np.ndarray:
         if with_end and table == "holding" and self.end_model:
             end = self.end_model_address(cells, cells_per_module)
             return np.concatenate([self._registers(table, cells, cells_per_module, False), [end, end + 1]])
@@ -241,7 +251,38 @@ class RegisterMap:
                 regs = self.encode(point, value, cells, images, cells_per_module)
                 images[f.table][self.register_index(f, cells, cells_per_module).ravel()] = regs
 
+    def render(self, values: dict[str, object], cells: int,
+               cells_per_module: int | None = None) -> dict[str, np.ndarray]:
+        """A complete image (uint16, `table_size` long) per table the map uses, as a device serves it:
+        checks, scale factors, end model and the `values` the map declares; other registers read 0."""
+        images = {t: np.zeros(n, np.uint16) for t in TABLES if (n := self.table_size(t, cells, cells_per_module))}
+        self.write_into(images, values, cells, cells_per_module)
+        return images
+
+    def writable_registers(self, table: str, cells: int, cells_per_module: int | None = None) -> np.ndarray:
+        """Sorted addresses of `table` that belong to writable fields (client-owned setpoints/commands)."""
+        parts = [self.register_index(f, cells, cells_per_module).ravel()
+                 for f in self.fields if f.writable and f.table == table]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+    def written_points(self, table: str, address: int, count: int, cells: int,
+                       cells_per_module: int | None = None) -> list[str]:
+        """Writable points with a register in `address .. address + count - 1` (what one client write set)."""
+        out = []
+        for f in self.fields:
+            if f.writable and f.table == table:
+                idx = self.register_index(f, cells, cells_per_module)
+                if np.any((idx >= address) & (idx < address + count)):
+                    out.append(f.point)
+        return out
+
     def _checks(self, cells: int, cells_per_module: int | None, with_end: bool = True) -> tuple[Check, ...]:
+        key = ("checks", cells, cells_per_module, with_end)
+        if key not in self._layouts:
+            self._layouts[key] = self._layout_checks(cells, cells_per_module, with_end)
+        return self._layouts[key]
+
+    def _layout_checks(self, cells: int, cells_per_module: int | None, with_end: bool) -> tuple[Check, ...]:
         out: list[Check] = []
         cpm = cells_per_module or cells
         for c in self.checks:

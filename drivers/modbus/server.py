@@ -1,9 +1,9 @@
 """Modbus TCP server on its own asyncio thread, serving register images (the simulator's endpoint).
 
-The simulator owns the values: it swaps in a new read-only image per table (`RegisterDevice.publish`)
-and learns about client writes through `on_write`. Link faults (link_faults.LinkFaults) are applied
-to every answer; a device can be "rebooted" (silent, then all registers zero). The RTU server
-(rtu_server.py) serves the same devices. pymodbus calls stay in this package.
+The simulator owns the values: it swaps in a new read-only image per table (`RegisterDevice.publish`,
+keeping the registers clients own) and learns about client writes through `on_write`. Link faults
+(link_faults.LinkFaults) are applied to every answer; a device can be "rebooted" (silent, then all
+registers zero). The RTU server (rtu_server.py) serves the same devices. pymodbus calls stay in this package.
 """
 from __future__ import annotations
 
@@ -47,13 +47,17 @@ class RegisterDevice:
         self._silent_until = 0.0
         self._zero_until = 0.0
 
-    def publish(self, table: str, image: np.ndarray) -> None:
-        """Make `image` (uint16, table size) what clients read from now on."""
+    def publish(self, table: str, image: np.ndarray, keep: np.ndarray | None = None) -> None:
+        """Make `image` (uint16, table size) what clients read from now on, except the registers at
+        addresses `keep`, which stay as they are (client-written setpoints), atomically with writes."""
         if image.shape != (self.sizes[table],):
             raise ValueError(f"unit {self.unit_id} {table}: image of {image.shape} for size {self.sizes[table]}")
         frozen = image.astype(np.uint16, copy=True)
-        frozen.flags.writeable = False
-        self._images[table] = frozen
+        with self._write_lock:
+            if keep is not None and keep.size:
+                frozen[keep] = self._images[table][keep]
+            frozen.flags.writeable = False
+            self._images[table] = frozen
 
     def image(self, table: str) -> np.ndarray:
         return self._images[table]

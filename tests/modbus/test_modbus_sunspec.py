@@ -86,6 +86,17 @@ def test_sunspec_reads_coalesce_into_blocks_of_at_most_125_registers(modules, cp
     assert len(blocks) <= 6 + 2 * modules + cells * 4 // MAX_BLOCK    # header blocks + per module sf/cells
 
 
+def test_render_gives_the_complete_device_image_and_written_points_name_what_a_write_set():
+    rmap = load_regmap("sunspec_803")
+    images = rmap.render({"soc_pct": 55.0, "string_connect": 1, "not_in_this_map": 3.0}, 1)
+    assert set(images) == {"holding"} and images["holding"].size == rmap.table_size("holding", 1)
+    assert rmap.check(images, 1) == [] and rmap.decode(images, 1)["soc_pct"] == pytest.approx(55.0)
+    assert set(rmap.writable_registers("holding", 1).tolist()) == {40089, 40090, 40120, 40191}
+    assert rmap.written_points("holding", 40191, 1, 1) == ["string_connect"]
+    assert rmap.written_points("holding", 40089, 2, 1) == ["controller_heartbeat", "alarm_reset"]
+    assert rmap.written_points("holding", 40081, 1, 1) == []                # SoC is not writable
+
+
 def test_not_implemented_scale_factor_leaves_the_point_out():
     rmap = load_regmap("sunspec_802")
     img = _image(rmap)
