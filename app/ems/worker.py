@@ -2,7 +2,7 @@
 
 ``EmsThread(site, bus, router, clock, mode="self_consumption", settings=EmsSettings(), history=None)``
 is a supervisor worker (name "ems", ``run(stop)``; ``cycle()`` is one pass, every
-``settings.period_s``). Each cycle it:
+``settings.period_s``); it cannot start in "schedule" (no plan yet: send ``set_schedule``). Each cycle it:
 
 - reads (missing, unusable-quality or older than ``stale_after_s`` counts as absent):
   ``site.<pcs>.protection_hold`` (absent = held), ``site.<pcs>.active_power_kw``,
@@ -64,6 +64,8 @@ class EmsThread:
         step before now (e.g. from the historian) so MPC can plan at once."""
         if mode not in MODES:
             raise UserError(f"unknown EMS mode {mode!r} (known: {', '.join(MODES)})")
+        if mode == "schedule":
+            raise UserError("mode 'schedule' needs a plan: start in another mode and send set_schedule")
         self.site, self.bus, self.router, self.clock = site, bus, router, clock
         self.mode, self.settings = mode, settings
         self.rated_kw = sum(p.rated_power_kw for p in site.pcs)

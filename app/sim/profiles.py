@@ -4,6 +4,11 @@ Every profile is a pure function of time (epoch seconds, shifted by the site's U
 solar time): the value at t depends only on the seed and t, not on how the simulator steps, so a run
 at x1000 sees the same day as one at x1. Noise comes from seeded random knots (one set per day and
 profile, from numpy's generator keyed by (seed, stream, day)) interpolated linearly between knots.
+
+A test or a training scenario that needs a chosen situation (a load over the peak threshold, a cloud
+edge, a frequency step) sets a Curve as an override of SiteProfiles (`load_override`, `pv_override`,
+`hz_override`: the public grid's; an island forms its own), under the simulator's lock while it runs;
+None goes back to the made-up profile.
 """
 from __future__ import annotations
 
@@ -139,14 +144,39 @@ class GridProfile:
         return (self.nominal_hz + 0.02 * self._hz.at(t), self.nominal_v * (1.0 + 0.005 * self._v.at(t)))
 
 
+@dataclass(frozen=True)
+class Curve:
+    """A chosen value over time: linear through (epoch s, value) points, held before the first and after
+    the last; one point is a constant (`Curve.constant(v)`), two close ones a step, two apart a ramp."""
+
+    points: tuple[tuple[float, float], ...]
+
+    def __post_init__(self) -> None:
+        times = [t for t, _ in self.points]
+        if not times or times != sorted(times):
+            raise ValueError("a curve needs at least one (time, value) point, in time order")
+
+    @classmethod
+    def constant(cls, value: float) -> "Curve":
+        return cls(((0.0, float(value)),))
+
+    def at(self, t: float) -> float:
+        times, values = zip(*self.points)
+        return float(np.interp(t, times, values))
+
+
 @dataclass
 class SiteProfiles:
-    """The site's load, PV and grid, read at epoch time t shifted by `utc_offset_s` to local time."""
+    """The site's load, PV and grid, read at epoch time t shifted by `utc_offset_s` to local time.
+    An override Curve, when set, replaces its quantity (read at epoch time t, not shifted)."""
 
     load: LoadProfile
     pv: PvProfile
     grid: GridProfile
     utc_offset_s: float = 0.0
+    load_override: Curve | None = None
+    pv_override: Curve | None = None
+    hz_override: Curve | None = None
 
     @classmethod
     def for_site(cls, site: Site, seed: int, utc_offset_s: float = 0.0) -> "SiteProfiles":
@@ -156,10 +186,11 @@ class SiteProfiles:
                    GridProfile(seed), utc_offset_s)
 
     def load_kw(self, t: float) -> float:
-        return self.load.at(t + self.utc_offset_s)
+        return self.load_override.at(t) if self.load_override is not None else self.load.at(t + self.utc_offset_s)
 
     def pv_kw(self, t: float) -> float:
-        return self.pv.at(t + self.utc_offset_s)
+        return self.pv_override.at(t) if self.pv_override is not None else self.pv.at(t + self.utc_offset_s)
 
     def grid_hz_v(self, t: float) -> tuple[float, float]:
-        return self.grid.at(t)
+        hz, v = self.grid.at(t)
+        return (self.hz_override.at(t) if self.hz_override is not None else hz), v

@@ -10,6 +10,7 @@ import pytest
 from app.core.clock import ManualClock
 from app.core.commands import Command, CommandRouter, CommandStatus
 from app.core.databus import DataBus
+from app.core.errors import UserError
 from app.core.sample import Quality, Sample
 from app.ems.settings import EmsSettings
 from app.ems.worker import EmsThread
@@ -128,6 +129,12 @@ def test_mode_and_param_commands_over_the_router_while_running(plant):
         stop.set()
         t.join(5)
     assert router.submit(Command("site.ems", "set_mode", "manual")).result(1).status is CommandStatus.REJECTED
+
+
+def test_schedule_mode_cannot_start_without_a_plan(plant):
+    site, clock, bus, router, _ = plant
+    with pytest.raises(UserError, match="send set_schedule"):
+        EmsThread(site, bus, router, clock, mode="schedule")
 
 
 def test_grid_loss_switches_to_islanding(plant):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.sim.profiles import DAY_S, GridProfile, LoadProfile, PvProfile, SiteProfiles
+from app.sim.profiles import DAY_S, Curve, GridProfile, LoadProfile, PvProfile, SiteProfiles
 from sim_site import sim_site
 
 DAY = 20_000 * DAY_S          # some day (epoch seconds, UTC = local here)
@@ -65,3 +65,20 @@ def test_site_profiles_scale_with_the_pcs_rating_and_shift_to_local_time():
     assert utc.load.peak_kw == pytest.approx(120.0) and utc.pv.peak_kw == pytest.approx(160.0)
     assert utc.pv_kw(DAY + 3 * 3600.0) == 0.0 and east.pv_kw(DAY + 6 * 3600.0) > 0.0
     assert east.load_kw(DAY) == utc.load_kw(DAY + 6 * 3600.0)
+
+
+def test_override_curves_replace_load_pv_and_frequency_until_cleared():
+    profiles = SiteProfiles.for_site(sim_site(rated_kw=10.0), seed=1)
+    noon = DAY + 12 * 3600.0
+    made_up = profiles.load_kw(noon), profiles.pv_kw(noon)
+    profiles.load_override = Curve.constant(7.5)
+    profiles.pv_override = Curve(((noon, 4.0), (noon + 10.0, 1.0)))          # a cloud edge
+    profiles.hz_override = Curve(((noon, 50.0), (noon + 1e-3, 49.8)))        # a frequency step
+    assert profiles.load_kw(noon) == profiles.load_kw(noon + 5e5) == 7.5
+    assert [profiles.pv_kw(noon + s) for s in (-5.0, 0.0, 5.0, 10.0, 60.0)] == pytest.approx([4.0, 4.0, 2.5, 1.0, 1.0])
+    hz, v = profiles.grid_hz_v(noon + 1.0)
+    assert hz == pytest.approx(49.8) and 390.0 < v < 410.0
+    profiles.load_override = profiles.pv_override = None
+    assert (profiles.load_kw(noon), profiles.pv_kw(noon)) == made_up
+    with pytest.raises(ValueError):
+        Curve(((noon + 1.0, 1.0), (noon, 2.0)))
