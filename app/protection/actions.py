@@ -60,7 +60,7 @@ class Plan:
     scope: str                   # "none" | "rack" | "bess"
     faulty: tuple[str, ...]      # rack paths that tripped
     commands: tuple[PlannedCommand, ...]   # to issue now (each is planned once)
-    available_charge_kw: float   # what the racks still in service can take
+    available_charge_kw: float   # what the racks still in service can take: n x the weakest one's
     available_discharge_kw: float
 
 
@@ -139,8 +139,11 @@ class TripPlanner:
                 self.scope = scope
         in_service = [r for r in racks if self.scope == NONE or (self.scope == RACK and r.path not in self.faulty)]
         commands = self._commands(now, pcs_power_kw) if self.scope != NONE else ()
-        return Plan(self.scope, self.faulty, commands,
-                    sum(r.charge_kw for r in in_service), sum(r.discharge_kw for r in in_service))
+        # Racks in parallel on one DC bus share the current about equally, so the BESS may take only
+        # as much as keeps its weakest rack within its own limit: n x the smallest rack limit.
+        n = len(in_service)
+        return Plan(self.scope, self.faulty, commands, n * min((r.charge_kw for r in in_service), default=0.0),
+                    n * min((r.discharge_kw for r in in_service), default=0.0))
 
     def _commands(self, now: float, pcs_power_kw: float | None) -> tuple[PlannedCommand, ...]:
         out: list[PlannedCommand] = []

@@ -33,6 +33,13 @@ def test_healthy_site_plans_nothing_and_reports_all_power():
     assert (p.scope, p.commands, p.available_charge_kw, p.available_discharge_kw) == ("none", (), 300.0, 600.0)
 
 
+def test_one_derated_rack_limits_the_whole_bess_to_n_times_its_limit():
+    racks = conditions()
+    racks[1] = RackCondition(RACKS[1], Level.NORMAL, charge_kw=20.0, discharge_kw=50.0)
+    p = planner().plan(0.0, racks, 0.0)
+    assert (p.available_charge_kw, p.available_discharge_kw) == (60.0, 150.0)
+
+
 def test_trip_opens_only_the_faulty_rack_after_the_pcs_is_near_zero():
     pl = planner()
     first = pl.plan(0.0, conditions(r2=Level.TRIP), 400.0)
