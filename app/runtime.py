@@ -42,7 +42,8 @@ class Runtime:
 
     def __init__(self, site: Site, data_dir: Path, clock: Clock | None = None, dispatch: bool = True,
                  security: SecuritySettings = SecuritySettings(), ems_mode: str = "rules",
-                 ems: EmsSettings = EmsSettings()) -> None:
+                 ems: EmsSettings = EmsSettings(), ems_history: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """``ems_history``: (load kW, PV kW) per EMS step before now, so that MPC can plan at once."""
         self.site = site
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,8 +61,8 @@ class Runtime:
                         for link in site.links if link.kind != "sim"]
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
-        self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems) \
-            if dispatch else None
+        self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems,
+                                  history=ems_history) if dispatch else None
         self.aggregator = BessAggregator(site, self.bus, clock)
         self.overrides = PointOverrides(self.bus, self.router, self.journal, clock)
         self.estimation = EstimationThread(site, self.bus, clock, router=self.router)

@@ -192,15 +192,28 @@ class BackupReserve:
 
 
 @dataclass(frozen=True, eq=False)
+class Outlook:
+    """What a planner expects per step of its Schedule: SOC % at the end of the step, the load and PV
+    forecasts and the grid flow (kW, + = import)."""
+
+    soc_pct: np.ndarray
+    load_kw: np.ndarray
+    pv_kw: np.ndarray
+    grid_kw: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class Schedule:
     """A plan: ``battery_kw[i]`` holds from ``start_s + i * step_s`` (monotonic s). ``peak_kw`` is the
-    import the plan expects never to exceed (the real-time guard discharges to keep it)."""
+    import the plan expects never to exceed (the real-time guard discharges to keep it); ``outlook``
+    what the planner expects along it (None for an operator's plan)."""
 
     start_s: float
     step_s: float
     battery_kw: np.ndarray
     peak_kw: float | None = None
     source: str = "plan"
+    outlook: Outlook | None = None
 
     def index(self, time_s: float) -> int | None:
         i = math.floor((time_s - self.start_s) / self.step_s + 1e-9)

@@ -4,8 +4,9 @@
 prices, the battery's current SOC and the billing period's peak so far (``existing_peak_kw``, so the
 demand charge only counts an increase), solves it with app/ems/optimiser.py and returns a Schedule
 whose ``peak_kw`` lets ScheduleFollowing's real-time guard hold the planned peak against forecast
-errors. Re-planning every few steps (receding horizon) is the caller's loop: the EMS worker
-(app/ems/worker.py) or the backtest (app/ems/backtest.py). No I/O; HiGHS is the only compute.
+errors and whose ``outlook`` holds the forecasts, SOC and grid flow the plan expects. Re-planning
+every few steps (receding horizon) is the caller's loop: the EMS worker (app/ems/worker.py) or the
+backtest (app/ems/backtest.py). No I/O; HiGHS is the only compute.
 """
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.ems.forecast import ProfileForecaster
-from app.ems.modes import Schedule
+from app.ems.modes import Outlook, Schedule
 from app.ems.optimiser import optimise
+from app.ems.resimulate import resimulate
 from app.ems.scenario import Battery, Grid, Scenario
 
 # PV is planned at its pessimistic ~16th percentile (one error standard deviation low). The two
@@ -62,7 +64,9 @@ class MpcPlanner:
         plan = optimise(scn, self.time_limit_s)
         imports = np.maximum(load - pv + plan.battery_kw, 0.0)   # PV curtailment never lowers import
         peak = max(peak_so_far_kw, float(imports.max()))
-        return Schedule(start_s, self.step_minutes * 60.0, plan.battery_kw, peak, source="MPC plan")
+        replay = resimulate(scn, plan.battery_kw, plan.curtail_kw)
+        outlook = Outlook(replay.soc_pct, scn.load_kw, scn.pv_kw, replay.import_kw - replay.export_kw)
+        return Schedule(start_s, self.step_minutes * 60.0, plan.battery_kw, peak, "MPC plan", outlook)
 
     def scenario(self, load: np.ndarray, pv: np.ndarray, import_price: np.ndarray, export_price: np.ndarray,
                  soc_pct: float, peak_so_far_kw: float) -> Scenario:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.ems.scenario import Scenario
+from app.ems.scenario import Battery, Scenario
 
 POWER_TOL_KW = 0.5
 SOC_TOL_PCT = 0.2
@@ -46,9 +46,7 @@ def resimulate(scn: Scenario, battery_kw, curtail_kw=None) -> Replay:
     if b.shape != (n,) or k.shape != (n,):
         raise ValueError(f"plan has {b.size} battery and {k.size} curtail values, expected {n}")
     c, d = np.maximum(b, 0.0), np.maximum(-b, 0.0)
-    energy = bat.initial_soc_pct / 100 * bat.capacity_kwh + np.cumsum(
-        (c * bat.charge_efficiency - d / bat.discharge_efficiency) * dt)
-    soc = 100.0 * energy / bat.capacity_kwh
+    soc = soc_path(bat, b, dt)
     g = scn.load_kw - (scn.pv_kw - k) + b
     imp, exp = np.maximum(g, 0.0), np.maximum(-g, 0.0)
     energy_cost = float(np.sum(scn.import_price_per_kwh * imp - scn.export_price_per_kwh * exp) * dt)
@@ -64,6 +62,14 @@ def resimulate(scn: Scenario, battery_kw, curtail_kw=None) -> Replay:
     _flag(v, "export", "export above export_limit_kw", exp > grid.export_limit_kw + POWER_TOL_KW)
     v += _soc_rules(scn, soc, c, d)
     return Replay(soc, imp, exp, energy_cost, demand_cost, degradation_cost, tuple(v))
+
+
+def soc_path(bat: Battery, battery_kw: np.ndarray, dt_h: float) -> np.ndarray:
+    """SOC % at the end of each step of ``battery_kw`` (+ = charging) from ``bat.initial_soc_pct``."""
+    c, d = np.maximum(battery_kw, 0.0), np.maximum(-battery_kw, 0.0)
+    energy = bat.initial_soc_pct / 100 * bat.capacity_kwh + np.cumsum(
+        (c * bat.charge_efficiency - d / bat.discharge_efficiency) * dt_h)
+    return 100.0 * energy / bat.capacity_kwh
 
 
 def _flag(out: list[str], kind: str, what: str, mask: np.ndarray) -> None:

@@ -44,7 +44,8 @@ class EmsSettings:
     ffr_trigger_hz: float = 49.7
     ffr_hold_s: float = 30.0
     island_on_grid_loss: bool = True
-    # tariff: import price per kWh by window (first match), else off_peak_price
+    # tariff (prices per kWh in ``currency``): import price by window (first match), else off_peak_price
+    currency: str = "EUR"
     price_windows: tuple[tuple[float, float, float], ...] = ((16.0, 21.0, 0.38), (7.0, 16.0, 0.22))
     off_peak_price: float = 0.12
     export_price: float = 0.05
@@ -77,6 +78,10 @@ def with_param(settings: EmsSettings, name: str, value) -> EmsSettings:
             if not isinstance(value, bool):
                 raise TypeError("expected true/false")
             new = value
+        elif isinstance(current, str):
+            if not isinstance(value, str) or not value.strip():
+                raise TypeError("expected a non-empty text")
+            new = value.strip()
         elif isinstance(current, float):
             new = float(value)
             if not np.isfinite(new):

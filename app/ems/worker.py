@@ -19,7 +19,8 @@ is a supervisor worker (name "ems", ``run(stop)``; ``cycle()`` is one pass, ever
   it moved by ``write_deadband_kw`` or was never accepted; a held PCS is never commanded;
 - publishes ``site.ems.mode``, ``site.ems.why``, ``site.ems.island_state`` (str),
   ``site.ems.setpoint_kw`` and ``site.ems.savings`` (energy cost saved vs no battery since start, at
-  the settings' tariff; float).
+  the settings' tariff; float);
+- keeps ``plan_snapshot()`` current for other threads: the plan it follows (app/ems/plan_snapshot.py).
 
 Commands on target ``site.ems``: action ``set_mode`` (value: a name from settings.MODES),
 ``set_param`` (value: {"name": value, ...}), ``set_schedule`` (value: {"battery_kw": [...],
@@ -47,6 +48,7 @@ from app.ems.inputs import Decision, EmsInputs
 from app.ems.island import IslandState, Islanding
 from app.ems.modes import Schedule, ScheduleFollowing
 from app.ems.mpc import MpcPlanner
+from app.ems.plan_snapshot import PlanSnapshot, plan_snapshot
 from app.ems.scenario import Battery, Grid
 from app.ems.settings import MODES, EmsSettings, build_mode, with_param
 
@@ -74,6 +76,8 @@ class EmsThread:
         self._state = None
         self._schedule: Schedule | None = None
         self._planned_at = -math.inf
+        self._snapshot: tuple[Schedule, PlanSnapshot] | None = None   # the newest schedule, as snapshot
+        self._plan: PlanSnapshot | None = None                        # the one followed (plan_snapshot)
         self._sent: dict[str, tuple[float, object]] = {}     # pcs id -> (kw, future)
         self._sent_at: dict[str, float] = {}                 # pcs id -> monotonic time its read-back counts from
         self._savings = 0.0
@@ -104,6 +108,7 @@ class EmsThread:
         inp, per_pcs = self._inputs(snap, now)
         self._record(inp, now)
         decision = self._decide(inp, now)
+        self._track_plan(inp, now)
         self._dispatch(decision.setpoint_kw, per_pcs)
         island = self._state.phase if isinstance(self._state, IslandState) else "connected"
         wall = self.clock.time()
@@ -111,6 +116,12 @@ class EmsThread:
             ("mode", self.mode), ("why", decision.why), ("island_state", island),
             ("setpoint_kw", float(decision.setpoint_kw)), ("savings", round(self._savings, 4))))
         return decision
+
+    def plan_snapshot(self) -> PlanSnapshot | None:
+        """The plan being followed: the MPC plan in "mpc", the schedule in "schedule"; None under a rule
+        set (also in "mpc" before its first plan). Any thread: the EMS thread swaps in whole immutable
+        snapshots."""
+        return self._plan
 
     # -- commands ----------------------------------------------------------------------------------
     def _commands(self) -> None:
@@ -328,6 +339,18 @@ class EmsThread:
         acc[1] += inp.pv_kw
         acc[2] += 1
         acc[3] = step
+
+    def _track_plan(self, inp: EmsInputs, now: float) -> None:
+        """Snapshot each new schedule once (the SOC measured now projects an operator's plan); publish
+        the snapshot while its schedule is followed."""
+        s = self._schedule
+        if s is not None and (self._snapshot is None or self._snapshot[0] is not s):
+            soc = math.nan if inp.soc_pct is None else inp.soc_pct
+            battery = dataclasses.replace(self._planner().battery, initial_soc_pct=soc)
+            wall = self.clock.time()
+            self._snapshot = (s, plan_snapshot(s, battery, self.settings, wall, wall - (now - s.start_s)))
+        follows = s is not None and (self.mode == "schedule" or self.mode == "mpc" and s.source == "MPC plan")
+        self._plan = self._snapshot[1] if follows else None
 
     # -- output ------------------------------------------------------------------------------------
     def _dispatch(self, site_kw: float, per_pcs: dict) -> None:

@@ -12,6 +12,7 @@ from app.qt.history import HistoryQueries
 from app.qt.screens.alarms import AlarmsScreen
 from app.qt.screens.audit import AuditScreen
 from app.qt.screens.control import ControlScreen
+from app.qt.screens.ems import EmsScreen
 from app.qt.screens.users import UsersScreen
 from app.qt.screens.cell_detail import CellDetailScreen
 from app.qt.screens.cells import CellsScreen
@@ -25,6 +26,8 @@ from app.qt.session import OperatorSession
 from app.qt.style import set_state
 from app.qt.training import TrainingMode
 from app.runtime import Runtime
+
+KEYS = tuple(f"F{i}" for i in range(1, 13)) + ("Ctrl+D",)      # one per screen, in nav order
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -89,18 +92,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.audit = AuditScreen(runtime, self.session)
         self.users = UsersScreen(runtime, self.session)
         self.history = HistoryScreen(runtime)
+        self.ems = EmsScreen(runtime, self.session, self.control.sbo, self.queries)
         self.buttons: list[QtWidgets.QPushButton] = []
         self.screens = (("Overview", self.overview), ("Alarms", self.alarms), ("Cells", self.cells),
                         ("Distance to trip", self.distance), ("Events", self.events), ("Trends", self.trends),
                         ("Cell detail", self.detail), ("Links", self.links), ("Control", self.control),
-                        ("Audit", self.audit), ("Users", self.users), ("History", self.history))
-        for i, (title, screen) in enumerate(self.screens):
+                        ("Audit", self.audit), ("Users", self.users), ("History", self.history), ("EMS", self.ems))
+        for i, ((title, screen), key) in enumerate(zip(self.screens, KEYS, strict=True)):
             self.stack.addWidget(screen)
-            button = QtWidgets.QPushButton(f"F{i + 1}  {title}")
+            button = QtWidgets.QPushButton(f"{key}  {title}")
             button.setObjectName("nav")
             button.setCheckable(True)
             button.clicked.connect(lambda _=False, i=i: self.show_screen(i))
-            QtGui.QShortcut(QtGui.QKeySequence(f"F{i + 1}"), self, activated=lambda i=i: self.show_screen(i))
+            QtGui.QShortcut(QtGui.QKeySequence(key), self, activated=lambda i=i: self.show_screen(i))
             nav.addWidget(button)
             self.buttons.append(button)
         nav.addStretch(1)

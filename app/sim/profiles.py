@@ -194,3 +194,11 @@ class SiteProfiles:
     def grid_hz_v(self, t: float) -> tuple[float, float]:
         hz, v = self.grid.at(t)
         return (self.hz_override.at(t) if self.hz_override is not None else hz), v
+
+    def step_means(self, t_end: float, step_s: float, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean (load kW, PV kW) of each of the ``steps`` steps ending at ``t_end``, from one sample a
+        minute: the site's past, e.g. to seed the EMS history so that MPC can plan at once."""
+        per = max(1, int(step_s // 60))
+        t = t_end - steps * step_s + (np.arange(steps * per) + 0.5) * step_s / per
+        load, pv = (np.array([f(x) for x in t]).reshape(steps, per).mean(axis=1) for f in (self.load_kw, self.pv_kw))
+        return load, pv

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from app.core.commands import Command, CommandRouter, CommandStatus
 from app.core.databus import DataBus
 from app.core.errors import UserError
 from app.core.sample import Quality, Sample
-from app.ems.settings import EmsSettings
+from app.ems.settings import EmsSettings, with_param
 from app.ems.worker import EmsThread
 from tests.support import make_site, wait_for
 
@@ -160,3 +161,60 @@ def test_mpc_plans_from_seeded_history_and_falls_back_to_rules_without(plant):
     warm = EmsThread(site, bus, router, clock, mode="mpc", settings=settings, history=(load, np.zeros(48)))
     warm.cycle()
     assert "MPC plan step 1/12" in bus.get("site.ems.why").value
+
+
+def test_mpc_plan_snapshot_holds_the_plan_its_tariff_and_what_it_expects(plant):
+    site, clock, bus, router, pcs = plant
+    settings = EmsSettings(mpc_step_minutes=60.0, mpc_horizon_h=12.0, capacity_kwh=100.0)
+    hours = np.arange(48)
+    ems = EmsThread(site, bus, router, clock, mode="mpc", settings=settings,
+                    history=(4 + 2 * np.sin(hours / 24 * 2 * np.pi), np.zeros(48)))
+    healthy(bus, clock, load=5.0, pv=0.0, soc=50.0)
+    ems.cycle()
+
+    plan = ems.plan_snapshot()
+    assert (plan.source, plan.steps, plan.step_minutes) == ("MPC plan", 12, 60.0)
+    assert plan.start == plan.made_at == clock.time() and plan.end == clock.time() + 12 * 3600
+    assert f"MPC plan step 1/12 says {plan.battery_kw[0]:+.1f} kW" in bus.get("site.ems.why").value
+    charge, discharge = max(plan.battery_kw[0], 0), max(-plan.battery_kw[0], 0)
+    assert plan.soc_pct[0] == pytest.approx(50 + charge * 0.95 - discharge / 0.95)    # 100 kWh, 1 h steps
+    local = [time.localtime(t) for t in plan.step_starts()]
+    assert plan.import_price.tolist() == settings.import_price([t.tm_hour + t.tm_min / 60 for t in local]).tolist()
+    assert plan.export_price.tolist() == [settings.export_price] * 12
+    np.testing.assert_allclose(plan.grid_kw, plan.load_kw - plan.pv_kw + plan.battery_kw, atol=1e-6)
+    assert not plan.battery_kw.flags.writeable and not plan.soc_pct.flags.writeable
+
+    router.submit(Command("site.ems", "set_mode", "rules"))
+    ems.cycle()
+    assert ems.plan_snapshot() is None                # a rule set follows no plan
+
+
+def test_operator_schedule_snapshot_projects_the_soc_and_returns_with_its_mode(plant):
+    site, clock, bus, router, pcs = plant
+    ems = EmsThread(site, bus, router, clock, mode="manual", settings=EmsSettings(capacity_kwh=100.0))
+    healthy(bus, clock, soc=50.0)
+    ems.cycle()
+    assert ems.plan_snapshot() is None
+    made = clock.time()
+    router.submit(Command("site.ems", "set_schedule", {"battery_kw": [2.0, -2.0, 0.0], "step_minutes": 30}))
+    ems.cycle()
+
+    plan = ems.plan_snapshot()
+    assert (plan.source, plan.made_at, plan.start, plan.step_minutes) == ("operator plan", made, made, 30.0)
+    assert plan.battery_kw.tolist() == [2.0, -2.0, 0.0]
+    np.testing.assert_allclose(plan.soc_pct, [50.95, 50.95 - 1 / 0.95, 50.95 - 1 / 0.95])
+    assert np.isnan(plan.load_kw).all() and np.isnan(plan.grid_kw).all()    # no forecast behind it
+
+    router.submit(Command("site.ems", "set_mode", "manual"))
+    clock.advance(1.0)
+    ems.cycle()
+    assert ems.plan_snapshot() is None
+    router.submit(Command("site.ems", "set_mode", "schedule"))
+    ems.cycle()
+    assert ems.plan_snapshot() is plan                # the same plan, made when it was loaded
+
+
+def test_the_tariff_currency_is_a_text_parameter():
+    assert with_param(EmsSettings(), "currency", " USD ").currency == "USD"
+    with pytest.raises(UserError, match="currency: bad value 3"):
+        with_param(EmsSettings(), "currency", 3)

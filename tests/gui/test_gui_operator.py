@@ -3,7 +3,7 @@ ack/shelve/reset with roles, drill-down, trends, emergency stop while logged out
 from __future__ import annotations
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.alarms.model import AlarmState
 from app.runtime import Runtime
@@ -55,8 +55,11 @@ def _select(w, tag: str, qtbot) -> None:
 
 
 def test_function_keys_reach_every_screen(window, qtbot):
-    for i in range(len(window.screens)):
-        qtbot.keyClick(window, getattr(QtCore.Qt.Key, f"Key_F{i + 1}"))
+    from app.qt.main_window import KEYS
+    assert len(KEYS) == len(window.screens) and KEYS[:12] == tuple(f"F{i + 1}" for i in range(12))
+    for i, key in enumerate(KEYS):
+        combo = QtGui.QKeySequence(key)[0]
+        qtbot.keyClick(window, combo.key(), combo.keyboardModifiers())
         assert window.stack.currentIndex() == i
         assert window.buttons[i].isChecked()
 
