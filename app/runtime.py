@@ -65,7 +65,7 @@ class Runtime:
                                   history=ems_history) if dispatch else None
         self.aggregator = BessAggregator(site, self.bus, clock)
         self.overrides = PointOverrides(self.bus, self.router, self.journal, clock)
-        self.estimation = EstimationThread(site, self.bus, clock, router=self.router)
+        self.estimation = EstimationThread(site, self.bus, clock, router=self.router, journal=self.journal)
         self.security = SecurityService(self.data_dir, clock, security)
 
     def start(self) -> None:

@@ -37,11 +37,11 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str
 
 def site_text(bms_port: int, pcs_port: int, racks: int = 2, modules: int = 2, cells: int = 8,
               poll_s: float = 0.2, stale_after_s: float = 1.0, chemistry: str = "lfp", bms_can: bool = False,
-              rack_regmap: str = "rack_generic") -> str:
+              rack_regmap: str = "rack_generic", capacity_ah: float = 100.0) -> str:
     """A small site on loopback ports: one PCS link, one BMS link with `racks` racks, simulator on.
     The BMS link is Modbus TCP on `bms_port` (racks with register map `rack_regmap`), or with `bms_can`
     Pylontech CAN served as socketcand there."""
-    rated_kw = round(racks * modules * cells * 3.2 * 100.0 / 1000 * 0.5, 1)    # a 0.5C PCS
+    rated_kw = round(racks * modules * cells * 3.2 * capacity_ah / 1000 * 0.5, 1)    # a 0.5C PCS
     bms_link = (f'kind = "can"\naddress = "can0"\noptions = {{ interface = "socketcand", host = "127.0.0.1", '
                 f'port = {bms_port} }}' if bms_can else f'kind = "modbus-tcp"\naddress = "127.0.0.1:{bms_port}"')
     rack_lines = ",\n".join(f'  {{ link = "bms1", unit_id = {i + 1}, regmap = "{rack_regmap}" }}' for i in range(racks))
@@ -86,7 +86,7 @@ unit_id = 2
 [[bess]]
 id = "bess1"
 chemistry = "{chemistry}"
-cell_capacity_ah = 100.0
+cell_capacity_ah = {capacity_ah}
 pcs = "pcs1"
 modules_per_rack = {modules}
 cells_per_module = {cells}

@@ -13,12 +13,15 @@ frame's source time and quality:
   <rack>.soh_resistance_pct_low/_pct/_pct_high     highest cell resistance and its bounds
   <rack>.balancing_cells, balancing_receivers      "3,17" (1-based), "" when none
   <rack>.balancing_energy_wh, balancing_dv_v, balancing_inhibit
+  <rack>.balancing_command                         what became of the decision sent to the BMS
 
 When a rack's voltages or current turn unusable its outputs are re-published once with that
 quality. Missing temperatures: the SOC filter uses the rack's mean finite temperature (25 C if
 none), the resistance estimator skips those cells, the balancer ignores them. The SOC filter works
-with each cell's estimated capacity (nominal until the capacity estimator has evidence). The
-balancing decision is published only; sending it to a BMS is the owning driver's job.
+with each cell's estimated capacity (nominal until the capacity estimator has evidence). With a
+command router, each rack's balancing decision is sent to its link driver when it changes
+(app/estimation/balancing_sender.py), and cleared when the thread stops (with a short wait for the
+link threads, which stop after it).
 
 Cost: one SocEstimator serves several consecutive racks of a BESS (up to GROUP_CELLS cells; a rack
 without a new frame gets NaN inputs, which leave its cells' state untouched). Cells are independent,
@@ -29,20 +32,24 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from concurrent import futures
 
 import numpy as np
 
 from app.core.clock import Clock
 from app.core.commands import CommandRouter, CommandStatus
 from app.core.databus import DataBus
+from app.core.events import EventJournal
 from app.core.sample import Quality, Sample, vector
 from app.core.site import Bess, Rack, Site
 from app.estimation.balancing import BalancingController, BalancingSettings
+from app.estimation.balancing_sender import BalancingSender
 from app.estimation.soc import SocEstimator, pack_soc
 from app.estimation.soh import CapacityEstimator, ResistanceEstimator
 
 DEFAULT_TEMP_C = 25.0
 GROUP_CELLS = 8000
+STOP_CLEAR_S = 5.0
 
 
 class SocGroup:
@@ -78,13 +85,15 @@ class SocGroup:
 class RackEstimation:
     """All estimators of one rack; `poll` turns its latest DataBus frame into points to publish."""
 
-    def __init__(self, rack: Rack, bess: Bess, group: SocGroup, balancing: BalancingSettings) -> None:
+    def __init__(self, rack: Rack, bess: Bess, group: SocGroup, balancing: BalancingSettings,
+                 sender: BalancingSender | None = None) -> None:
         n, cap = rack.cell_count, bess.cell_capacity_ah
         self.path, self.n, self.nominal_ah = rack.path, n, cap
         self.group, self.cells = group, group.slices[rack.path]
         self.capacity = CapacityEstimator(bess.chemistry, cap, n)
         self.resistance = ResistanceEstimator(bess.chemistry, cap, n)
         self.balancing = BalancingController(bess.chemistry, cap, n, balancing)
+        self.sender = sender
         self.bess = bess
         self.enabled = True                       # the operator's balancing on/off for this BESS
         self.frame_ts: float | None = None
@@ -156,6 +165,8 @@ class RackEstimation:
             "balancing_dv_v": decision.dv_v,
             "balancing_inhibit": decision.inhibit,
         }
+        if self.sender is not None:
+            values["balancing_command"] = self.sender.update(decision, wall)
         versions = (self.capacity.fused.version, self.resistance.fused.version)
         if versions != self._soh_versions or volts.quality != self._quality:  # SOH: when it changes
             self._soh_versions = versions
@@ -198,7 +209,8 @@ class EstimationThread:
     name = "estimation"
 
     def __init__(self, site: Site, bus: DataBus, clock: Clock, period_s: float = 1.0,
-                 balancing: BalancingSettings = BalancingSettings(), router: CommandRouter | None = None) -> None:
+                 balancing: BalancingSettings = BalancingSettings(), router: CommandRouter | None = None,
+                 journal: EventJournal | None = None) -> None:
         self.bus, self.clock, self.period_s, self.router = bus, clock, period_s, router
         self.groups: list[SocGroup] = []
         self.racks: list[RackEstimation] = []
@@ -206,7 +218,9 @@ class EstimationThread:
             for racks in _chunks(b.racks):
                 group = SocGroup(b, racks)
                 self.groups.append(group)
-                self.racks += [RackEstimation(r, b, group, balancing) for r in racks]
+                for r in racks:
+                    sender = BalancingSender(r.path, router, journal) if router is not None else None
+                    self.racks.append(RackEstimation(r, b, group, balancing, sender))
         self.cycles = 0
         # balancing on/off per BESS: Command(f"site.{bess}.balancing", "write", 0 | 1)
         self._switches = {f"site.{b.id}.balancing": router.register(f"site.{b.id}.balancing")
@@ -223,8 +237,12 @@ class EstimationThread:
             self.clock.wait(stop, tick - now)
 
     def on_stopped(self) -> None:
+        """Unregister the switches; clear the BMSs' balancing commands, waiting up to STOP_CLEAR_S for
+        the link threads (they stop after this thread)."""
         for target in self._switches:
             self.router.unregister(target)
+        clears = [f for rack in self.racks if rack.sender is not None and (f := rack.sender.stop()) is not None]
+        futures.wait(clears, timeout=STOP_CLEAR_S)
 
     def _switch_balancing(self, mono: float, wall: float) -> list[tuple[str, Sample]]:
         """Operator balancing on/off commands; the state is published back as `site.<bess>.balancing`."""

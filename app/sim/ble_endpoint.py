@@ -4,7 +4,8 @@
 its name and service, takes commands on the protocol's write characteristic and notifies the answers
 like the real packs do — JBD in 20-byte pieces, JK02 300-byte frames in MTU-sized pieces (streamed
 every `stream_period_s` after a 0x96 command), Daly one 13-byte frame per notification (see
-drivers/ble/gatt.py for the layouts and their sources). Frames come from app/sim/ble_pack.py.
+drivers/ble/gatt.py for the layouts and their sources). Frames come from app/sim/ble_pack.py. A JK
+pack's balancer (switched by the central) picks the cells its rack bleeds before each streamed frame.
 
 `BleSimLink` is the simulator's end of one `ble` link, with start()/stop()/running like the other
 simulator servers: the link's pack on the air, and for `options.port` an HCI-over-TCP server on
@@ -28,8 +29,8 @@ from bumble.transport.common import AsyncPipeSink
 from app.core.errors import ConfigError
 from app.core.site import Link
 from app.sim.ble_hci_server import HciTcpServer
-from app.sim.ble_pack import PackProtocol, PackReading, daly_answer, jbd_answer, jk_cell_info, jk_device_info, \
-    pack_address
+from app.sim.ble_pack import PackProtocol, PackReading, daly_answer, jbd_answer, jk_balancer_cells, jk_cell_info, \
+    jk_device_info, pack_address
 from app.sim.plant import RackModel
 from drivers.ble.config import BleConfig, ble_config
 from drivers.ble.gatt import JBD_NOTIFICATION_SIZE, LAYOUTS
@@ -124,8 +125,16 @@ class BlePackPeripheral:
 
     def _on_write(self, connection: Any, value: bytes) -> None:
         for code in self._protocol.commands(bytes(value)):
-            if not self.muted:
+            if self.config.protocol == "jk" and code == jk.REGISTER_BALANCER:
+                self._balance()
+            elif not self.muted:
                 self._spawn(self._answer(connection, code))
+
+    def _balance(self) -> None:
+        """The JK balancer: bleed the cells it picks while its switch is on, none while it is off."""
+        with self._lock:
+            on = self._protocol.balancer_on
+            self.model.command_bleed(jk_balancer_cells(self.model.cell_voltages()) if on else ())
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -156,6 +165,7 @@ class BlePackPeripheral:
 
     async def _stream(self, connection: Any) -> None:
         while True:
+            self._balance()
             if not self.muted:
                 frame = jk_cell_info(self._reading(), self.config.variant, self._next_counter())
                 await self._send_mtu(connection, frame)

@@ -4,7 +4,9 @@ Pure (no I/O). `PackReading.from_model` takes one snapshot of a RackModel (call 
 simulator's lock); `PackProtocol` parses the commands a central writes and answers them with frames
 built byte-exact by the pure encoders of drivers/bms (JBD 0x03/0x04, JK02 cell info, Daly A5).
 The pack has `probes` temperature sensors, each reading the mean temperature of a contiguous group
-of cells (one per module by default); JK02 carries only two probes (T1, T2).
+of cells (one per module by default); JK02 carries only two probes (T1, T2). A JK pack takes the
+balancer switch write (register 0x1F); its balancer starts switched off here, and it bleeds the cells
+more than JK_BALANCE_TRIGGER_V above the lowest where a real JK shuttles their charge to the lowest.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ JBD_CURRENT_LIMIT_A = 327.67           # signed 16 bit at 10 mA
 JK_TYPE_DEVICE_INFO = 0x03
 JK_VENDOR = b"JK_B2A24S15P"            # vendor id / model string of a JK-B2A24S15P
 JK_HARDWARE, JK_SOFTWARE = b"11.XW", b"11.26"
+JK_BALANCE_TRIGGER_V = 0.005           # JK "balance trigger voltage" as shipped (syssi/esphome-jk-bms #94)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class PackReading:
     full_capacity_ah: float
     temperatures_c: np.ndarray
     fets_on: bool
+    balancing: bool = False
 
     @property
     def pack_voltage_v(self) -> float:
@@ -48,7 +52,8 @@ class PackReading:
         if probes > len(temps):         # more probes than cells: the extra ones read the pack mean
             temps = np.concatenate([temps, np.full(probes - len(temps), temps.mean())])
         return cls(cells, float(model.current_a) if closed else 0.0, float(np.mean(model.soc)) * 100.0,
-                   float(np.mean(model.soc * model.capacity_ah)), float(np.mean(model.capacity_ah)), temps, closed)
+                   float(np.mean(model.soc * model.capacity_ah)), float(np.mean(model.capacity_ah)), temps, closed,
+                   bool(model.bleed.any()))
 
 
 def jbd_answer(register: int, r: PackReading) -> bytes | None:
@@ -78,7 +83,13 @@ def jk_cell_info(r: PackReading, variant: str, counter: int) -> bytes:
         variant, cell_voltages_v=r.cell_voltages_v, pack_voltage_v=r.pack_voltage_v, current_a=r.current_a,
         temperatures_c=t1t2, mosfet_temperature_c=max(t1t2), soc_pct=round(r.soc_pct), soh_pct=100,
         remaining_capacity_ah=r.remaining_capacity_ah, full_capacity_ah=r.full_capacity_ah, cycle_count=0,
-        charge_fet_on=r.fets_on, discharge_fet_on=r.fets_on, balancing_active=False, frame_counter=counter)
+        charge_fet_on=r.fets_on, discharge_fet_on=r.fets_on, balancing_active=r.balancing, frame_counter=counter)
+
+
+def jk_balancer_cells(cell_voltages_v: np.ndarray) -> tuple[int, ...]:
+    """1-based cells the JK balancer works on: more than the trigger above the lowest cell."""
+    volts = np.asarray(cell_voltages_v, float)
+    return tuple((np.flatnonzero(volts > volts.min() + JK_BALANCE_TRIGGER_V) + 1).tolist())
 
 
 def jk_device_info(name: str, counter: int) -> bytes:
@@ -120,11 +131,13 @@ def daly_answer(command: int, r: PackReading) -> bytes | None:
 
 class PackProtocol:
     """The pack's side of one protocol: bytes written by a central -> command codes (JBD register,
-    JK command byte, Daly command), reassembled across writes; garbage is counted in `rejected`."""
+    JK command byte, Daly command), reassembled across writes; garbage is counted in `rejected`.
+    A JK balancer switch write sets `balancer_on`."""
 
     def __init__(self, protocol: str) -> None:
         self.protocol = protocol
         self.rejected = 0
+        self.balancer_on = False
         self._assembler = FrameAssembler(JK_COMMAND if protocol == "jk" else FRAMINGS[protocol], self._reject)
 
     def _reject(self, reason: str) -> None:
@@ -134,7 +147,10 @@ class PackProtocol:
         out = []
         for frame in self._assembler.feed(written):
             if self.protocol == "jk":
-                out.append(frame[4])
+                code, length, value = jk.parse_request(frame)
+                if code == jk.REGISTER_BALANCER and length == jk.WRITE_LENGTH:
+                    self.balancer_on = bool(value)
+                out.append(code)
             elif self.protocol == "daly":
                 out.append(frame[2])
             elif frame[1] == jbd.READ:

@@ -3,8 +3,8 @@ with power limits, ramps and grid/island operation, the site's load and PV and i
 
 Pure state + `Plant.step(dt)` in simulated seconds (any dt: steps longer than the thermal/RC time
 constants allow are sub-stepped). Endpoints (Modbus, CAN, BLE servers) read the models' public fields
-and write setpoints and contactor commands into them, under the simulator's lock. Faults are set by
-app/sim/plant_faults.py through the documented fault fields of RackModel, PcsModel and Plant.
+and write setpoints, contactor and balancing commands into them, under the simulator's lock. Faults are
+set by app/sim/plant_faults.py through the documented fault fields of RackModel, PcsModel and Plant.
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ MIN_STEP_S = 0.01
 PCS_EFFICIENCY = 0.97
 DC_TAPER_FRACTION = 0.03              # PCS tapers power over the last 3 % of the cell voltage span
 ISLAND_DROOP = 0.02                   # island frequency falls 2 % from no load to full discharge
+BLEED_RESISTOR_OHM = 33.0             # passive balancing resistor per cell (BalancingSettings' default)
 
 
 class RackModel:
@@ -61,6 +62,9 @@ class RackModel:
     sensor or reboots the BMS; assigning them sets the true state. `contactor_closed` is the
     contactor's actual state; assigning it is a command (a welded contactor ignores an open).
     `throughput_ah` counts the charge through the terminals (the BMS's cycle counter).
+    `bleed` marks the cells whose balancing resistor (`bleed_resistor_ohm`) the BMS has switched on
+    (`command_bleed`); they discharge through it while the BMS is up, and the resistor's heat goes to
+    the BMS board, not the cell.
 
     Fault fields (app/sim/plant_faults.py): offset_v, drift_v, drift_v_per_s, short_s (internal
     short conductance, S), runaway_t0_c (NaN = none), sensor_mode, sensor_hold_v, current_offset_a,
@@ -84,6 +88,8 @@ class RackModel:
         self.heartbeat = 0
         self.contactor_command = True
         self._closed = True
+        self.bleed = np.zeros(n, bool)
+        self.bleed_resistor_ohm = BLEED_RESISTOR_OHM
         self.offset_v = np.zeros(n)       # added to the measured voltage (Plant.inject_cell_offset)
         self.drift_v = np.zeros(n)
         self.drift_v_per_s = np.zeros(n)
@@ -150,7 +156,8 @@ class RackModel:
         """Terminal voltage of every cell (V)."""
         i = self.true_current_a if self._closed else 0.0
         r0 = self.r0_ohm * self.chem.resistance_scale(self.true_temp_c)
-        return (self._emf_now() + i * r0) / (1.0 + r0 * self._short_conductance(r0))
+        g = self._short_conductance(r0) + self._bleed_conductance()
+        return (self._emf_now() + i * r0) / (1.0 + r0 * g)
 
     def cell_voltages(self) -> np.ndarray:
         """Cell voltages as the BMS measures them (V, cell 1 first)."""
@@ -183,6 +190,11 @@ class RackModel:
         self._closed = coil or (self.welded and self._closed)
         if not self._closed:
             self.true_current_a = 0.0
+
+    def command_bleed(self, cells: tuple[int, ...]) -> None:
+        """The BMS's balancing command: bleed the 1-based `cells`, stop bleeding the others."""
+        self.bleed[:] = False
+        self.bleed[np.asarray(cells, int) - 1] = True
 
     def reboot(self, seconds: float) -> None:
         """Reboot the BMS for `seconds` (0 ends a reboot): readings zero, heartbeat restarts from 0,
@@ -220,6 +232,13 @@ class RackModel:
             g = g + np.exp(rise / RUNAWAY_SHORT_THETA_K) / (RUNAWAY_SHORT_R0_MULTIPLE * r0)
         return g * ((self.true_soc > 0.0) & ~self.dead) if g.any() else g
 
+    def _bleed_conductance(self) -> np.ndarray | float:
+        """Conductance of the balancing resistors switched on (S per cell); none while the BMS is down,
+        in an empty or dead cell."""
+        if not (self.online and self.bleed.any()):
+            return 0.0
+        return self.bleed * ((self.true_soc > 0.0) & ~self.dead) / self.bleed_resistor_ohm
+
     def max_step_s(self) -> float:
         """Longest sub-step this rack integrates accurately now."""
         limit = min(self.thermal.max_step_s(), RC_STEP_FRACTION * float(self.tau_s.min()))
@@ -238,7 +257,8 @@ class RackModel:
         self._scale = self.chem.resistance_scale(temp)
         self._r0 = self.r0_ohm * self._scale
         self._emf = self._emf_now()
-        self._g = self._short_conductance(self._r0)
+        self._g_short = self._short_conductance(self._r0)
+        self._g = self._g_short + self._bleed_conductance()
         if self._decay[0] != h:
             self._decay = (h, np.exp(-h / self.tau_s))
         rc = 1.0 - self._decay[1]
@@ -257,10 +277,10 @@ class RackModel:
         self.throughput_ah += abs(i) * h / 3600.0
         r1 = self.r1_ohm * self._scale
         heat = self.v_rc * self.v_rc / r1
-        if self._g.any():                     # the short's current bypasses the terminals
+        if self._g.any():                     # short and bleed currents bypass the terminals
             v = (self._emf + i * self._r0) / (1.0 + self._r0 * self._g)
             i_src = i - v * self._g
-            heat += v * v * self._g
+            heat += v * v * self._g_short
         else:
             i_src = i
         heat += i_src * i_src * self._r0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.core import balancing_command
 from app.sim.plant import Plant, PcsModel, RackModel
 
 CURRENT_LIMIT_C_RATE = 0.5     # charge/discharge current limits the simulated BMSs report, in C
@@ -48,7 +49,7 @@ def _rack_values(m: RackModel) -> dict[str, object]:
         "soc_pct": soc, "soh_pct": SOH_PCT, "contactor_closed": closed, "cell_count": rack.cell_count,
         "heartbeat": m.heartbeat, "cell_voltages_v": volts, "cell_temperatures_c": temps,
         "h2_ppm": m.gas_h2_ppm, "co_ppm": m.gas_co_ppm,
-        "cell_status": np.zeros(rack.cell_count),                      # no cell is balancing
+        "cell_status": m.bleed.astype(float),                          # bit 0: the cell is balancing
         "min_cell_voltage_v": v_min, "max_cell_voltage_v": v_max, "avg_cell_voltage_v": float(volts.mean()),
         "min_temperature_c": float(temps.min()), "max_temperature_c": float(temps.max()),
         "design_capacity_ah": capacity, "charge_current_limit_a": limit_a, "discharge_current_limit_a": limit_a,
@@ -59,7 +60,7 @@ def _rack_values(m: RackModel) -> dict[str, object]:
         "event_bits": 0,                                               # the simulated BMS raises no events
         "string_count": 1, "strings_connected": int(closed), "string_module_count": rack.modules,
         "string_status": int(m.online) | int(closed) << 1,            # STRING_ENABLED, CONTACTOR_STATUS
-        "balancing_cell_count": 0, "string_soc_pct": soc, "string_soh_pct": SOH_PCT,
+        "balancing_cell_count": int(m.bleed.sum()), "string_soc_pct": soc, "string_soh_pct": SOH_PCT,
         "string_current_a": current, "string_max_cell_voltage_v": v_max, "string_min_cell_voltage_v": v_min,
     }
 
@@ -100,3 +101,5 @@ def apply_write(model: RackModel | PcsModel | Plant, point: str, value: object) 
             model.contactor_closed = bool(value)
         elif point in ("set_operation", "string_connect") and value in (CONNECT, DISCONNECT):
             model.contactor_closed = value == CONNECT
+        elif point == balancing_command.POINT:
+            model.command_bleed(balancing_command.cell_numbers(value, model.rack.cell_count))

@@ -14,7 +14,10 @@ the pack does not report are NaN and counted as an error), cell_count (as the BM
 temperatures_c (vector; Daly's padding slots trimmed to options.temperature_sensors),
 remaining_capacity_ah, full/design_capacity_ah, soh_pct, cycle_count, mosfet_temperature_c,
 charge_fet_on, discharge_fet_on, balancing_active, balancing_cells and alarms (comma-separated, "" when
-none), min/max_cell_voltage_v, min/max_cell_number, min/max_temperature_c. Commands: none (rejected).
+none), min/max_cell_voltage_v, min/max_cell_number, min/max_temperature_c. Commands: only the
+balancing command (app/core/balancing_command.py), and only to a JK pack: its balancer switch goes on
+while any cell is to be balanced and off for none (the JK balancer itself picks the cells; the switch
+is not read back). JBD and Daly packs reject it as not supported; every other command is rejected.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core import balancing_command
 from app.core.commands import CommandStatus, PendingCommand
 from app.core.site import Rack
 from drivers import bms
@@ -124,9 +128,28 @@ class BleDriver(Driver):
         return values
 
     def execute(self, pending: PendingCommand) -> None:
-        """This version only reads a BLE BMS: every command is rejected."""
-        pending.reply(CommandStatus.REJECTED,
-                      f"{pending.command.target}: link '{self.link.name}' is a read-only BLE BMS link")
+        """The balancing command to a JK pack (see the module docstring); everything else is rejected."""
+        cmd, protocol = pending.command, self.config.protocol
+        if cmd.target != f"{self.config.rack.path}.{balancing_command.POINT}" or cmd.action != "write":
+            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: link '{self.link.name}' is a read-only BLE BMS "
+                                                  f"link (the balancing command aside)")
+            return
+        if protocol != "jk":
+            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: {protocol} {balancing_command.NOT_SUPPORTED}")
+            return
+        try:
+            on = bool(balancing_command.cell_numbers(cmd.value, self.config.rack.cell_count))
+        except (TypeError, ValueError) as exc:
+            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: {exc}")
+            return
+        try:
+            BLE_LOOP.run(self._session.set_balancer(on), self.link.timeout_s + 1.0)
+        except TimeoutError as exc:
+            raise LinkError(f"{self.config.describe()}: {exc}", timeout=True) from None
+        except BleTransportError as exc:
+            raise LinkError(f"{self.config.describe()}: {exc}") from None
+        pending.reply(CommandStatus.ACCEPTED, f"{cmd.target}: JK balancer switch {'on' if on else 'off'} "
+                                              f"(the BMS picks the cells; not read back)")
 
     # --- decoding (link thread) ---------------------------------------------------------------
     def _frame_error(self, reason: str) -> None:

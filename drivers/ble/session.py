@@ -10,7 +10,8 @@ or an answer missing for `timeout_s` raises LinkError, so the driver reconnects.
 * JBD: register 0x03 (basic info) then 0x04 (cell voltages), one response frame each.
 * JK02: 0x97 (device info, answered by a type-0x03 frame) then 0x96 on start; the pack then streams
   300-byte cell-info frames (type 0x02) and a cycle takes the newest one received, re-sending 0x96
-  once when the stream has stopped for `timeout_s`.
+  once when the stream has stopped for `timeout_s`. `set_balancer` writes the balancer switch (the
+  pack does not acknowledge a register write).
 * Daly: 0x90, 0x91, 0x92, 0x93, 0x95 (ceil(cells / 3) frames), 0x96 (ceil(probes / 7) frames), 0x98,
   requested with the BLE host address 0x80.
 """
@@ -199,6 +200,11 @@ class JkSession(Session):
             newest = self._newest_cell_info([item, *self._drain()])
             if newest is not None:
                 return newest
+
+    async def set_balancer(self, on: bool) -> None:
+        """Write the balancer switch (register 0x1F)."""
+        self._check_connected()
+        await self._write(jk.balancer_switch(on))
 
     def _newest_cell_info(self, items: list[tuple[bytes, float]]) -> tuple[bytes, float] | None:
         newest = None

@@ -3,7 +3,9 @@
 A cell-info frame is exactly 300 bytes: ``55 AA EB 90``, type 0x02 at [4], little-endian data,
 ``[299] = sum([0..298]) & 0xFF``. Offsets below are the 24S ones; the 32S layout adds 16 for bytes
 54-111 and 32 from byte 112 on (layout as documented by syssi/esphome-jk-bms). Requests are 20-byte
-``AA 55 90 EB cmd len value(4, LE) 00*9 ck`` commands.
+``AA 55 90 EB cmd len value(4, LE) 00*9 ck`` commands; with ``len`` 4 the command byte is a holding
+register written with ``value``, e.g. the balancer switch (register 0x1F on JK02 24S and 32S, 1 = on,
+after syssi/esphome-jk-bms ``components/jk_bms_ble/switch``).
 """
 
 import struct
@@ -19,6 +21,8 @@ FRAME_LENGTH = 300
 TYPE_CELL_INFO = 0x02
 COMMAND_CELL_INFO = 0x96
 COMMAND_DEVICE_INFO = 0x97
+REGISTER_BALANCER = 0x1F
+WRITE_LENGTH = 4
 VARIANTS = ("jk02_24s", "jk02_32s")
 _SLOTS = {"jk02_24s": 24, "jk02_32s": 32}
 _SHIFT = {"jk02_24s": (0, 0), "jk02_32s": (16, 32)}  # (bytes 54-111, bytes 112 on)
@@ -72,6 +76,16 @@ def request(command: int, value: int = 0, length: int = 0) -> bytes:
     """20-byte JK02 command, e.g. ``request(COMMAND_CELL_INFO)`` ends in checksum 0x10."""
     body = REQUEST_HEADER + bytes([command, length]) + struct.pack("<I", value) + bytes(9)
     return body + bytes([sum(body) & 0xFF])
+
+
+def balancer_switch(on: bool) -> bytes:
+    """20-byte write of the balancer switch: ``AA 55 90 EB 1F 04 01 00 .. 00 9E`` turns it on."""
+    return request(REGISTER_BALANCER, int(on), WRITE_LENGTH)
+
+
+def parse_request(frame: bytes) -> tuple[int, int, int]:
+    """(command or register, length, value) of a 20-byte request whose checksum holds (see FRAMINGS)."""
+    return frame[4], frame[5], int.from_bytes(frame[6:10], "little")
 
 
 def decode(raw: bytes, variant: str) -> dict:

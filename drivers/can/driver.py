@@ -17,7 +17,7 @@ discharge_current_limit_a, discharge_voltage_limit_v, charge_enable, discharge_e
 force_charge_request, manufacturer, alarms (comma-separated canonical codes, "" when none),
 cell_voltages_v, cell_temperatures_c (float32 vectors, NaN where the BMS flags a slot invalid) and
 cell_count (with each complete voltage vector). Commands: none; a BMS on this bus only broadcasts, so
-every command to a rack of the link is rejected.
+every command to a rack of the link is rejected (the balancing command as not supported).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from typing import Any
 import can
 from cantools.database.errors import DecodeError as CantoolsDecodeError
 
+from app.core import balancing_command
 from app.core.commands import CommandStatus, PendingCommand
 from app.core.errors import ConfigError
 from app.core.site import Rack
@@ -163,5 +164,9 @@ class CanDriver(Driver):
 
     def execute(self, pending: PendingCommand) -> None:
         """A BMS on this bus only broadcasts: every command is rejected."""
-        pending.reply(CommandStatus.REJECTED,
-                      f"{pending.command.target}: link '{self.link.name}' is a listen-only CAN BMS link")
+        target = pending.command.target
+        if target.rpartition(".")[2] == balancing_command.POINT:
+            pending.reply(CommandStatus.REJECTED, f"{target}: pylon-can {balancing_command.NOT_SUPPORTED} "
+                                                  f"(link '{self.link.name}' only listens to the BMS)")
+            return
+        pending.reply(CommandStatus.REJECTED, f"{target}: link '{self.link.name}' is a listen-only CAN BMS link")

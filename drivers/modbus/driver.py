@@ -15,10 +15,11 @@ import numpy as np
 from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from app.core import balancing_command
 from app.core.commands import CommandStatus, PendingCommand
 from drivers.base import Driver, LinkError
 from drivers.modbus.recording import TrafficRecorder
-from drivers.modbus.regmap import Block, RegisterMap
+from drivers.modbus.regmap import MAX_BLOCK, MAX_WRITE, Block, RegisterMap
 
 
 @dataclass(frozen=True)
@@ -133,28 +134,42 @@ class ModbusDriver(Driver):
         return values
 
     def execute(self, pending: PendingCommand) -> None:
-        """Command(target=`<device path>.<writable point>`, action="write", value=number)."""
+        """Command(target=`<device path>.<writable point>`, action="write", value): the value encoded by
+        the register map (a number, or the cells of a bit mask), written in requests of at most 123
+        registers and verified by reading it back."""
         cmd = pending.command
         dev = self.devices.get(cmd.target.rpartition(".")[0])
         point = cmd.target.rpartition(".")[2]
         field = dev.regmap.by_point.get(point) if dev else None
+        if dev is not None and field is None and point == balancing_command.POINT:
+            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: register map '{dev.regmap.name}' "
+                                                  f"{balancing_command.NOT_SUPPORTED}")
+            return
         if cmd.action != "write" or field is None or not field.writable:
             pending.reply(CommandStatus.REJECTED, f"{cmd.target}: not a writable point of this link")
             return
         images = self._images.get(dev.path)
-        regs = dev.regmap.encode(point, cmd.value, images=images)
         try:
-            wr = self._client.write_registers(field.address, [int(r) for r in regs], device_id=dev.unit_id)
-        except ModbusException as exc:
-            raise LinkError(f"{cmd.target}: write failed: {exc}", timeout=not self._rx_seen) from None
-        if wr.isError():
-            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: device refused the write ({wr})")
+            regs = dev.regmap.encode(point, cmd.value, dev.cells, images, dev.cells_per_module)
+        except (TypeError, ValueError) as exc:
+            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: {exc}")
             return
-        back = np.asarray(self._read(dev, Block(field.table, field.address, field.width)), np.uint16)
+        start, end = dev.regmap.span(field, dev.cells, dev.cells_per_module)
+        for a in range(start, end, MAX_WRITE):
+            chunk = [int(r) for r in regs[a - start: a - start + MAX_WRITE]]
+            try:
+                wr = self._client.write_registers(a, chunk, device_id=dev.unit_id)
+            except ModbusException as exc:
+                raise LinkError(f"{cmd.target}: write failed: {exc}", timeout=not self._rx_seen) from None
+            if wr.isError():
+                pending.reply(CommandStatus.REJECTED, f"{cmd.target}: device refused the write ({wr})")
+                return
+        back = np.concatenate([self._read(dev, Block(field.table, a, min(MAX_BLOCK, end - a)))
+                               for a in range(start, end, MAX_BLOCK)]).astype(np.uint16)
         image = {t: img.copy() for t, img in images.items()} if images else {}
-        image.setdefault(field.table, np.zeros(field.address + field.width, np.uint16))
-        image[field.table][field.address: field.address + field.width] = back
-        readback = dev.regmap.decode({t: image[t] for t in image}, 1).get(point)
+        table = image.setdefault(field.table, np.zeros(end, np.uint16))
+        table[start:end] = back
+        readback = dev.regmap.decode(image, dev.cells, dev.cells_per_module).get(point)
         if not np.array_equal(back, regs):
             pending.reply(CommandStatus.REJECTED, f"{cmd.target}: read-back {readback} != {cmd.value}", readback)
         else:

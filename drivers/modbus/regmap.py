@@ -1,11 +1,14 @@
 """Register maps as data (resources/regmaps/*.toml): pure encode/decode between point values and
 16-bit register images, shared by the Modbus driver and the simulator. No I/O besides loading the map.
 
-A map lists scalar `[[register]]` entries and per-cell `[[vector]]` entries (length = cells of the
-rack). A value is `raw * scale`, times `10 ** sf` when the field names a `scale_register` (a SunSpec
-`*_SF` register declared under `[[scale_factor]]`, read from the same image). 32-bit types use
-big-endian word order unless `word_order = "little"`; signedness comes from the type (`int16`,
-`int32`; SunSpec `sunssf` is int16, `enum16`/`bitfield16` uint16, `bitfield32`/`acc32` uint32).
+A map lists scalar `[[register]]` entries, per-cell `[[vector]]` entries (length = cells of the
+rack) and per-cell `[[bitmask]]` entries (uint16 registers, one bit per cell, cell 1 = bit 0 of the
+first register, 16 cells per register; the value is a set of 1-based cell numbers, decoded as "3,17":
+app/core/balancing_command.py). A value is `raw * scale`, times `10 ** sf` when the field names a
+`scale_register` (a SunSpec `*_SF` register declared under `[[scale_factor]]`, read from the same
+image). 32-bit types use big-endian word order unless `word_order = "little"`; signedness comes from
+the type (`int16`, `int32`; SunSpec `sunssf` is int16, `enum16`/`bitfield16` uint16,
+`bitfield32`/`acc32` uint32).
 
 Vectors may be strided (`stride` registers from one cell to the next, e.g. SunSpec repeating groups)
 and repeated per module (`module_header` registers of per-module data precede each module's cells, as
@@ -23,11 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from app.core.balancing_command import cell_numbers, format_cells
 from app.core.errors import ConfigError
 from app.core.paths import RESOURCES
 from app.core.tomlpos import line_of
 
 MAX_BLOCK = 125   # Modbus limit for one read of holding/input registers
+MAX_WRITE = 123   # Modbus limit for one write of holding registers (function 16)
+BITS = 16         # cells per register of a bit mask
 TABLES = ("input", "holding")
 SF_NOT_IMPLEMENTED = -32768   # SunSpec: a scale factor register reading 0x8000 means "not implemented"
 _WIDTH = {"uint16": 1, "int16": 1, "bool": 1, "uint32": 2, "int32": 2, "float32": 2}
@@ -48,6 +54,7 @@ class Field:
     scale_register: str | None = None   # name of a ScaleFactor: value = raw * scale * 10 ** sf
     stride: int = 0                     # registers between consecutive cells (0: the type's width)
     module_header: int = 0              # registers before each module's cells (0: cells are contiguous)
+    bits: bool = False                  # a per-cell bit mask (uint16 registers, 16 cells each)
 
     @property
     def width(self) -> int:
@@ -56,6 +63,12 @@ class Field:
     @property
     def step(self) -> int:
         return self.stride or self.width
+
+    def elements(self, cells: int) -> int:
+        """Registers (or register groups) the field spans for a rack of `cells` cells."""
+        if self.bits:
+            return -(-cells // BITS)
+        return cells if self.vector else 1
 
 
 @dataclass(frozen=True)
@@ -105,7 +118,7 @@ class RegisterMap:
     # --- layout ------------------------------------------------------------------------
     def element_addresses(self, f: Field, cells: int, cells_per_module: int | None = None) -> np.ndarray:
         """First register of each element of `f` (one for a scalar, one per cell for a vector)."""
-        return _element_addresses(f, cells if f.vector else 1, cells_per_module or cells)
+        return _element_addresses(f, f.elements(cells), cells_per_module or cells)
 
     def register_index(self, f: Field, cells: int, cells_per_module: int | None = None) -> np.ndarray:
         """Every register of `f`, element by element (shape: elements x width)."""
@@ -208,7 +221,9 @@ class RegisterMap:
             if scale is None:
                 continue
             raw = _raw(img[idx.ravel()], f)
-            if f.type == "bool":
+            if f.bits:
+                values[f.point] = format_cells(words_to_cells(raw, cells))
+            elif f.type == "bool":
                 values[f.point] = bool(raw[0])
             elif f.vector:
                 values[f.point] = (raw * scale).astype(np.float32)
@@ -222,6 +237,8 @@ class RegisterMap:
         """Registers (uint16) for one field's value, element by element (scale factors from `images`
         when given, else the map's declared sf values)."""
         f = self.by_point[point]
+        if f.bits:
+            return cells_to_words(cell_numbers(value, cells), cells)
         arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
         if f.vector and arr.size != cells:
             raise ValueError(f"{point}: expected {cells} values, got {arr.size}")
@@ -306,6 +323,20 @@ class RegisterMap:
         return bad
 
 
+def cells_to_words(cells: tuple[int, ...], n_cells: int) -> np.ndarray:
+    """Bit mask registers (uint16, ceil(n_cells / 16)) with the bit of each 1-based cell set."""
+    bits = np.zeros(-(-n_cells // BITS) * BITS, bool)
+    bits[np.asarray(cells, int) - 1] = True
+    return np.packbits(bits.reshape(-1, BITS)[:, ::-1]).view(">u2").astype(np.uint16)
+
+
+def words_to_cells(words: np.ndarray, n_cells: int) -> tuple[int, ...]:
+    """1-based numbers of the cells whose bit is set (bits beyond `n_cells` are ignored)."""
+    regs = np.asarray(words, np.uint16).astype(">u2").view(np.uint8)
+    bits = np.unpackbits(regs).reshape(-1, BITS)[:, ::-1].ravel()[:n_cells]
+    return tuple((np.flatnonzero(bits) + 1).tolist())
+
+
 def _hex(values) -> str:
     return " ".join(f"{int(v):04X}" for v in values) or "nothing"
 
@@ -352,6 +383,7 @@ def _regs(values: np.ndarray, f: Field) -> np.ndarray:
 
 
 _INT_KEYS = ("stride", "module_header")
+_BITMASK_KEYS = {"point", "table", "address", "writable"}
 
 
 @lru_cache(maxsize=None)
@@ -399,10 +431,13 @@ def load_regmap(name: str, directory: Path = RESOURCES / "regmaps") -> RegisterM
         if not isinstance(group, int) or group < 0 or (group and len(values) != 2):
             raise bad("check", i, "cell_group_length", "must be a non-negative integer, with values = [ID, fixed L]")
         checks.append(Check(entry["table"], entry["address"], tuple(values), entry.get("what", "constant"), group))
-    for kind in ("register", "vector"):
+    for kind in ("register", "vector", "bitmask"):
         for i, entry in enumerate(data.get(kind, [])):
-            common(kind, i, entry, ("point", "table", "address", "type"))
-            typ = _ALIASES.get(entry["type"], entry["type"])
+            common(kind, i, entry, ("point", "table", "address") + (() if kind == "bitmask" else ("type",)))
+            if kind == "bitmask" and set(entry) - _BITMASK_KEYS:
+                key = sorted(set(entry) - _BITMASK_KEYS)[0]
+                raise bad(kind, i, key, f"not allowed for a bitmask (allowed: {', '.join(sorted(_BITMASK_KEYS))})")
+            typ = _ALIASES.get(entry.get("type", "uint16"), entry.get("type", "uint16"))
             if typ not in _WIDTH:
                 raise bad(kind, i, "type", f"must be one of {sorted(_WIDTH) + sorted(_ALIASES)}")
             if entry.get("word_order", "big") not in ("big", "little"):
@@ -415,6 +450,7 @@ def load_regmap(name: str, directory: Path = RESOURCES / "regmaps") -> RegisterM
             fields.append(Field(entry["point"], entry["table"], entry["address"], typ,
                                 float(entry.get("scale", 1.0)), entry.get("word_order", "big"),
                                 bool(entry.get("writable", False)), kind == "vector",
-                                entry.get("scale_register"), entry.get("stride", 0), entry.get("module_header", 0)))
+                                entry.get("scale_register"), entry.get("stride", 0), entry.get("module_header", 0),
+                                kind == "bitmask"))
     return RegisterMap(data.get("name", name), tuple(fields), tuple(sfs.values()), tuple(checks),
                        bool(data.get("end_model", False)))

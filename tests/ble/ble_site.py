@@ -13,7 +13,7 @@ from app.sim.plant import Plant
 
 def ble_site(packs: list[str], modules: int = 2, cells: int = 4, poll_s: float = 0.2, timeout_s: float = 0.3,
              comm_loss_periods: int = 2, connect_timeout_s: float = 1.0, addresses: list[str] | None = None,
-             ports: list[int | None] | None = None) -> Site:
+             ports: list[int | None] | None = None, chemistry: str = "lfp") -> Site:
     """One bumble `ble` link per pack; `packs` holds each link's options, e.g. 'protocol = "jbd"'."""
     links, racks = [], []
     for i, options in enumerate(packs, start=1):
@@ -48,7 +48,7 @@ rated_power_kw = 10.0
 
 [[bess]]
 id = "bess1"
-chemistry = "lfp"
+chemistry = "{chemistry}"
 cell_capacity_ah = 100.0
 pcs = "pcs1"
 modules_per_rack = {modules}

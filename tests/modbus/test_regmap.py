@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from app.core.errors import ConfigError
-from drivers.modbus.regmap import MAX_BLOCK, Field, RegisterMap, load_regmap
+from drivers.modbus.regmap import MAX_BLOCK, Field, RegisterMap, cells_to_words, load_regmap, words_to_cells
 
 
 @pytest.mark.parametrize("name", ["rack_generic", "pcs_generic"])
@@ -75,3 +75,37 @@ def test_out_of_range_values_saturate_instead_of_wrapping():
     rmap = RegisterMap("t", (f,))
     img = rmap.encode("x", 5000.0)
     assert rmap.decode({"input": img}, 1)["x"] == pytest.approx(3276.7)
+
+
+@given(st.integers(1, 4000).flatmap(lambda n: st.tuples(st.just(n), st.sets(st.integers(1, n), max_size=40))))
+def test_balancing_bit_mask_round_trip(case):
+    n, cells = case
+    rmap = load_regmap("rack_generic")
+    img = np.zeros(rmap.table_size("holding", n), np.uint16)
+    rmap.write_into({"holding": img}, {"balancing_cells_command": cells}, n)
+    start, end = rmap.span(rmap.by_point["balancing_cells_command"], n)
+    assert end - start == -(-n // 16)
+    assert np.count_nonzero(img) <= len(cells)
+    assert rmap.decode({"holding": img}, n)["balancing_cells_command"] == ",".join(map(str, sorted(cells)))
+    assert words_to_cells(cells_to_words(tuple(sorted(cells)), n), n) == tuple(sorted(cells))
+
+
+def test_balancing_bit_mask_layout_cell_1_is_bit_0_of_register_8():
+    rmap = load_regmap("rack_generic")
+    regs = rmap.encode("balancing_cells_command", "1,16,17,20", 20)
+    assert regs.tolist() == [0x8001, 0x0009]
+    assert rmap.element_addresses(rmap.by_point["balancing_cells_command"], 20).tolist() == [8, 9]
+    assert words_to_cells(np.array([0xFFFF]), 3) == (1, 2, 3)        # bits beyond the rack are ignored
+
+
+@pytest.mark.parametrize("value", ["0", "21", "3,x", [2.5], [True]])
+def test_balancing_bit_mask_refuses_what_is_not_a_cell_of_the_rack(value):
+    with pytest.raises(ValueError, match="not a cell number"):
+        load_regmap("rack_generic").encode("balancing_cells_command", value, 20)
+
+
+def test_a_bitmask_entry_takes_no_type_or_scale(tmp_path):
+    (tmp_path / "bad.toml").write_text('name = "bad"\n\n[[bitmask]]\npoint = "x"\ntable = "holding"\n'
+                                       'address = 1\ntype = "int16"\n')
+    with pytest.raises(ConfigError, match=r"bad.toml:7: bitmask\[0\].type: not allowed for a bitmask"):
+        load_regmap("bad", tmp_path)

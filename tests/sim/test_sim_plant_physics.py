@@ -195,3 +195,31 @@ def test_pcs_tapers_charging_at_the_top_of_the_battery_and_overcharged_cells_sho
         assert np.all(r.true_soc > 0.97) and np.all(r.true_soc < 1.04)
         over = r.true_soc > 1.0              # past the table: the cell voltage runs away (no charge clipped)
         assert np.all(r.cell_voltages()[over] > r.chem.v_max) and np.all(r.soc <= 1.0)
+
+
+def test_commanded_cells_bleed_through_their_resistor_and_its_heat_stays_off_the_cell():
+    plant = Plant(sim_site(racks=1, capacity_ah=10.0), seed=4)
+    _no_hvac(plant)
+    rack = plant.racks[RACK1]
+    rack.current_a = 0.0
+    rack.soc = np.full(16, 0.6)
+    rack.temp_c = np.full(16, 25.0)
+    rack.self_discharge_per_s[:] = 0.0
+    rack.command_bleed((3, 9))
+    v = rack.true_cell_voltages()[[2, 8]]
+    assert v == pytest.approx(rack.chem.ocv(0.6, 25.0) * np.ones(2), abs=0.01)      # a small IR drop only
+    for _ in range(360):
+        rack.step(10.0, 25.0)
+    drained_ah = (0.6 - rack.soc) * rack.capacity_ah
+    assert drained_ah[[2, 8]] == pytest.approx(v / rack.bleed_resistor_ohm, rel=0.02)  # V/R for an hour
+    assert np.all(np.delete(drained_ah, [2, 8]) == 0.0)
+    resistor_k = v * v / rack.bleed_resistor_ohm * 3600.0 / rack.thermal.heat_capacity_j_per_k[[2, 8]]
+    assert np.all(rack.temp_c[[2, 8]] - 25.0 < 0.01 * resistor_k)         # only the cell's own I^2 R
+    rack.reboot(3600.0)                                                               # the BMS is down:
+    soc = rack.true_soc.copy()
+    rack.step(600.0, 25.0)
+    assert np.array_equal(rack.true_soc, soc)                                         # no bleeding
+    rack.reboot(0.0)
+    rack.command_bleed(())
+    rack.step(600.0, 25.0)
+    assert np.array_equal(rack.true_soc, soc)
