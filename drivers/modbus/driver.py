@@ -133,7 +133,8 @@ class ModbusDriver(Driver):
         return values
 
     def execute(self, pending: PendingCommand) -> None:
-        """Command(target=`<device path>.<writable point>`, action="write", value=number)."""
+        """Command(target=`<device path>.<writable point>`, action="write", value=number); the read-back
+        compares the registers (a translated point, e.g. contactor_command onto SunSpec SetOp, included)."""
         cmd = pending.command
         dev = self.devices.get(cmd.target.rpartition(".")[0])
         point = cmd.target.rpartition(".")[2]
@@ -142,7 +143,11 @@ class ModbusDriver(Driver):
             pending.reply(CommandStatus.REJECTED, f"{cmd.target}: not a writable point of this link")
             return
         images = self._images.get(dev.path)
-        regs = dev.regmap.encode(point, cmd.value, images=images)
+        try:
+            regs = dev.regmap.encode(point, cmd.value, images=images)
+        except ValueError as exc:                   # e.g. a value outside a translated register's table
+            pending.reply(CommandStatus.REJECTED, f"{cmd.target}: {exc}")
+            return
         try:
             wr = self._client.write_registers(field.address, [int(r) for r in regs], device_id=dev.unit_id)
         except ModbusException as exc:
