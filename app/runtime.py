@@ -30,7 +30,7 @@ from app.protection.thread import ProtectionThread
 from app.security.service import SecurityService, SecuritySettings
 from app.sim.simulator import Simulator
 from app.sim.training import TrainingFaults
-from drivers.registry import build_driver
+from drivers.registry import build_driver, rack_points
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Runtime:
         self.training = TrainingFaults(self.simulator, self.router, self.journal, clock) if self.simulator else None
         self.drivers = [build_driver(site, link, self.bus, self.router, self.journal, clock)
                         for link in site.links if link.kind != "sim"]
-        self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
+        self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock, rack_points(site))
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
         self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems,
                                   history=ems_history) if dispatch else None

@@ -1,4 +1,5 @@
-"""Driver registry: link kind (site file) -> driver class, and construction of a link's devices."""
+"""Driver registry: link kind (site file) -> driver class, construction of a link's devices, and the
+points each rack's link declares."""
 from __future__ import annotations
 
 from app.core.clock import Clock
@@ -29,3 +30,12 @@ def build_driver(site: Site, link: Link, bus: DataBus, router: CommandRouter, jo
         return BleDriver(link, bus, router, journal, clock, racks=[r for r in site.racks if r.link == link.name])
     raise ConfigError(f"{site.source}: link '{link.name}': kind '{link.kind}' has no driver in this version "
                       f"(available: modbus-tcp, modbus-rtu, can, ble)")
+
+
+def rack_points(site: Site) -> dict[str, frozenset[str] | None]:
+    """Rack path -> the point names its link reports: a Modbus rack's register map points; None for CAN
+    and BLE racks (their decoders carry per-cell vectors). For the protection thread (CellSource)."""
+    from drivers.modbus.regmap import load_regmap
+    kinds = {link.name: link.kind for link in site.links}
+    return {r.path: frozenset(f.point for f in load_regmap(r.regmap).fields)
+            if kinds.get(r.link) in ("modbus-tcp", "modbus-rtu") else None for r in site.racks}

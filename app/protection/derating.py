@@ -10,6 +10,10 @@ CCL = max_charge_crate x capacity x min(voltage taper, temperature factor, SOC t
 CVL = series x charge_voltage_v, pulled down by the excess of the highest cell over
 charge_voltage_v (so a high cell cannot climb further in the constant-voltage phase); DVL mirrors it.
 
+A rack that reports only its extremes (app/protection/cell_source.py) passes them as (min, max) pairs
+with their point names (reasons then name the point); one that reports no temperatures passes none,
+and the BMS's own current limits stand in for the temperature factor.
+
 Hysteresis: a limit moves in its safe direction at once and back only by at least one band (or when
 it returns to its ceiling), so noise around a taper point does not chatter. Pure; one object per
 rack, called from the protection thread each cycle.
@@ -62,11 +66,13 @@ class RackDerating:
     """Derating state of one rack (rack_number and cells_per_module format the cell labels)."""
 
     def __init__(self, limits: LimitSet, capacity_ah: float, series_cells: int, rack_number: int,
-                 cells_per_module: int) -> None:
+                 cells_per_module: int, voltage_names: tuple[str, ...] | None = None,
+                 temperature_names: tuple[str, ...] | None = None) -> None:
         d = limits.derating
         self.d = d
         self.series_cells = series_cells
         self.rack_number, self.cells_per_module = rack_number, cells_per_module
+        self.voltage_names, self.temperature_names = voltage_names, temperature_names
         self.ov_alarm_v = limits.ladders["cell_overvoltage"].levels[1]
         self.uv_alarm_v = limits.ladders["cell_undervoltage"].levels[1]
         self.max_ccl_a = d.max_charge_crate * capacity_ah
@@ -82,43 +88,53 @@ class RackDerating:
         m, c = divmod(cell_index, self.cells_per_module)
         return cell_label(self.rack_number, m + 1, c + 1)
 
+    def _v_where(self, index: int) -> str:
+        return self.voltage_names[index] if self.voltage_names else f"cell {self.label(index)}"
+
     def evaluate(self, soc_pct: float, cell_voltages_v: np.ndarray, cell_temperatures_c: np.ndarray,
                  pack_voltage_v: float | None = None, voltage_ok: np.ndarray | None = None,
-                 temperature_ok: np.ndarray | None = None) -> DeratingResult:
+                 temperature_ok: np.ndarray | None = None,
+                 bms_current_limits_a: tuple[float, float] | None = None) -> DeratingResult:
         """One cycle. Arrays cell 1 first; temperature sensor j covers cells from j*n//m (n cells,
-        m sensors); masks exclude faulty sensors. With no usable voltage or temperature, or an
-        unknown SOC, both current limits are 0 (the safe value), never a guess."""
+        m sensors); masks exclude faulty sensors. Empty temperatures: the rack reports none, and
+        `bms_current_limits_a` (charge, discharge; NaN unknown) replace the temperature factor.
+        With no usable voltage or temperature (or BMS limit), or an unknown SOC, both current limits
+        are 0 (the safe value), never a guess. pack_voltage_v None: the sum of the cells; NaN:
+        unknown (CVL/DVL are then not pulled by the pack voltage)."""
         d = self.d
         v_hi, i_vhi, v_lo, i_vlo = extremes(cell_voltages_v, voltage_ok)
         t_hi, i_thi, t_lo, i_tlo = extremes(cell_temperatures_c, temperature_ok)
         n, m = len(cell_voltages_v), max(len(cell_temperatures_c), 1)
-        if pack_voltage_v is None or not pack_voltage_v == pack_voltage_v:
+        measured = len(cell_temperatures_c) > 0
+        if pack_voltage_v is None:
             pack_voltage_v = float(np.sum(cell_voltages_v, dtype=np.float64))
 
-        def temp_cell(sensor: int) -> str:
-            return self.label(sensor * n // m)
+        def temp_where(sensor: int) -> str:
+            return self.temperature_names[sensor] if self.temperature_names else f"cell {self.label(sensor * n // m)}"
 
-        if i_vhi < 0 or i_thi < 0 or not soc_pct == soc_pct:
-            missing = "cell voltages" if i_vhi < 0 else "cell temperatures" if i_thi < 0 else "SOC"
+        if i_vhi < 0 or (measured and i_thi < 0) or not soc_pct == soc_pct:
+            missing = "cell voltages" if i_vhi < 0 else "cell temperatures" if measured and i_thi < 0 else "SOC"
             for held, name in ((self._ccl, "CCL"), (self._dcl, "DCL")):
                 held.update(0.0, f"{name} 0 A: no usable {missing}")
         else:
+            bms_ccl, bms_dcl = bms_current_limits_a or (float("nan"), float("nan"))
             self._ccl.update(*self._current(
                 "CCL", self.max_ccl_a,
-                (_ramp(v_hi, d.ccl_taper_start_v, self.ov_alarm_v), f"cell {self.label(i_vhi)} at {v_hi:.2f} V"),
-                _temperature_factors(d.charge_temperatures_c, d.charge_factors, t_lo, i_tlo, t_hi, i_thi, temp_cell),
+                (_ramp(v_hi, d.ccl_taper_start_v, self.ov_alarm_v), f"{self._v_where(i_vhi)} at {v_hi:.2f} V"),
+                _temperature_factors(d.charge_temperatures_c, d.charge_factors, t_lo, i_tlo, t_hi, i_thi, temp_where)
+                if measured else _bms_factor(bms_ccl, self.max_ccl_a),
                 (_soc_taper(soc_pct, d.ccl_soc_taper_start_pct, 100.0, d.soc_taper_floor), f"SOC {soc_pct:.1f} %")))
             self._dcl.update(*self._current(
                 "DCL", self.max_dcl_a,
-                (_ramp(v_lo, d.dcl_taper_start_v, self.uv_alarm_v), f"cell {self.label(i_vlo)} at {v_lo:.2f} V"),
+                (_ramp(v_lo, d.dcl_taper_start_v, self.uv_alarm_v), f"{self._v_where(i_vlo)} at {v_lo:.2f} V"),
                 _temperature_factors(d.discharge_temperatures_c, d.discharge_factors, t_lo, i_tlo, t_hi, i_thi,
-                                     temp_cell),
+                                     temp_where) if measured else _bms_factor(bms_dcl, self.max_dcl_a),
                 (_soc_taper(soc_pct, d.dcl_soc_taper_start_pct, 0.0, d.soc_taper_floor), f"SOC {soc_pct:.1f} %")))
         cvl = d.charge_voltage_v * self.series_cells
         dvl = d.discharge_voltage_v * self.series_cells
-        if i_vhi >= 0 and v_hi > d.charge_voltage_v:
+        if i_vhi >= 0 and v_hi > d.charge_voltage_v and pack_voltage_v == pack_voltage_v:
             cvl = min(cvl, pack_voltage_v - (v_hi - d.charge_voltage_v))
-        if i_vlo >= 0 and v_lo < d.discharge_voltage_v:
+        if i_vlo >= 0 and v_lo < d.discharge_voltage_v and pack_voltage_v == pack_voltage_v:
             dvl = max(dvl, pack_voltage_v + (d.discharge_voltage_v - v_lo))
         self._cvl.update(cvl, "")
         self._dvl.update(dvl, "")
@@ -142,5 +158,12 @@ def _temperature_factors(temps, factors, t_lo: float, i_lo: int, t_hi: float, i_
     f_lo = float(np.interp(t_lo, temps, factors))
     f_hi = float(np.interp(t_hi, temps, factors))
     if f_lo <= f_hi:
-        return f_lo, f"cell {where(i_lo)} at {t_lo:.1f} C"
-    return f_hi, f"cell {where(i_hi)} at {t_hi:.1f} C"
+        return f_lo, f"{where(i_lo)} at {t_lo:.1f} C"
+    return f_hi, f"{where(i_hi)} at {t_hi:.1f} C"
+
+
+def _bms_factor(limit_a: float, maximum_a: float) -> tuple[float, str]:
+    """The BMS's own current limit as a factor of the maximum (a rack without temperatures)."""
+    if not limit_a == limit_a:
+        return 0.0, "no BMS current limit (no cell temperatures)"
+    return float(np.clip(limit_a / maximum_a, 0.0, 1.0)), f"BMS limit {limit_a:.0f} A (no cell temperatures)"

@@ -135,9 +135,10 @@ class RackLadder:
     def evaluate(self, now: float, cell_voltages_v: np.ndarray, cell_temperatures_c: np.ndarray,
                  current_a: float, pack_voltage_v: float | None = None,
                  voltage_ok: np.ndarray | None = None, temperature_ok: np.ndarray | None = None) -> LadderResult:
-        """One cycle. Arrays are cell 1 first (temperatures: sensor 1 first); current + = charging;
-        pack_voltage_v None = sum of the cell voltages; *_ok masks (from plausibility) exclude
-        faulty sensors. NaN readings are never the worst value."""
+        """One cycle. Arrays are cell 1 first (temperatures: sensor 1 first; either may be only the
+        rack's (min, max) or, for temperatures, empty); current + = charging; pack_voltage_v None = sum
+        of the cell voltages; *_ok masks (from plausibility) exclude faulty sensors. NaN readings are
+        never the worst value."""
         v_hi, i_vhi, v_lo, i_vlo = extremes(cell_voltages_v, voltage_ok)
         t_hi, i_thi, t_lo, i_tlo = extremes(cell_temperatures_c, temperature_ok)
         if pack_voltage_v is None:
@@ -186,11 +187,11 @@ def extremes(values: np.ndarray, ok: np.ndarray | None) -> tuple[float, int, flo
     usable = np.isfinite(values)
     if ok is not None:
         usable &= ok
+    if not usable.any():
+        return float("nan"), -1, float("nan"), -1
     if usable.all():
         hi, lo = int(np.argmax(values)), int(np.argmin(values))
         return float(values[hi]), hi, float(values[lo]), lo
-    if not usable.any():
-        return float("nan"), -1, float("nan"), -1
     hi = int(np.argmax(np.where(usable, values, -np.inf)))
     lo = int(np.argmin(np.where(usable, values, np.inf)))
     return float(values[hi]), hi, float(values[lo]), lo

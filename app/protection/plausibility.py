@@ -13,6 +13,8 @@ sensor raises a sensor-fault ALARM and is excluded (via the *_ok masks) from the
 and runaway votes, so it is neither mistaken for a fire nor ignored; when more than
 max_faulty_temperature_fraction of the temperature sensors or more than max_faulty_voltage_sensors
 voltage sensors are faulty the rack is degraded: level TRIP (safe decision: isolate the rack).
+A rack that reports only its extremes (app/protection/cell_source.py) gets `names` for its (min, max)
+readings: faults name the point, and there is no stuck check (an extreme has no neighbours).
 Pure; one object per rack, called once per frame.
 """
 from __future__ import annotations
@@ -86,10 +88,14 @@ class _SensorBank:
 class SensorCheck:
     """Plausibility state of one rack's sensors."""
 
-    def __init__(self, spec: PlausibilitySpec, cells: int, temperature_sensors: int) -> None:
+    def __init__(self, spec: PlausibilitySpec, cells: int, temperature_sensors: int,
+                 voltage_names: tuple[str, ...] | None = None,
+                 temperature_names: tuple[str, ...] | None = None) -> None:
         self.spec = spec
         self._v = _SensorBank(cells)
         self._t = _SensorBank(temperature_sensors)
+        self._names = {"voltage": voltage_names, "temperature": temperature_names}
+        self._stuck_after_s = {k: float("inf") if names else spec.stuck_after_s for k, names in self._names.items()}
 
     def update(self, frame_time: float, cell_voltages_v: np.ndarray, cell_temperatures_c: np.ndarray) -> SensorHealth:
         """One frame (call when a new frame arrives; frame_time = its source time)."""
@@ -107,10 +113,10 @@ class SensorCheck:
                                 [_OPEN, _RAIL, _RANGE], 0).astype(np.int8)
         v_bad = self._v.step(frame_time, v, v_codes > 0, v_codes,
                              p.voltage_max_rate_v_per_s * dt_v + p.voltage_step_margin_v,
-                             p.stuck_after_s, p.voltage_stuck_change_v, p.fault_clear_s)
+                             self._stuck_after_s["voltage"], p.voltage_stuck_change_v, p.fault_clear_s)
         t_bad = self._t.step(frame_time, t, t_codes > 0, t_codes,
                              p.temperature_max_rate_c_per_s * dt_t + p.temperature_step_margin_c,
-                             p.stuck_after_s, p.temperature_stuck_change_c, p.fault_clear_s)
+                             self._stuck_after_s["temperature"], p.temperature_stuck_change_c, p.fault_clear_s)
         faults = tuple(SensorFault("voltage", int(i), FAULTS[self._v.code[i]], float(v[i])) for i in np.flatnonzero(v_bad)) \
             + tuple(SensorFault("temperature", int(i), FAULTS[self._t.code[i]], float(t[i])) for i in np.flatnonzero(t_bad))
         n_v, n_t = int(v_bad.sum()), int(t_bad.sum())
@@ -120,7 +126,9 @@ class SensorCheck:
         elif faults:
             level = Level.ALARM
             f = faults[0]
-            cause = f"sensor fault: {f.kind} {f.index + 1} {f.fault.replace('_', ' ')} ({len(faults)} faulty)"
+            names = self._names[f.kind]
+            where = names[f.index] if names else f"{f.kind} {f.index + 1}"
+            cause = f"sensor fault: {where} {f.fault.replace('_', ' ')} ({len(faults)} faulty)"
         else:
             level, cause = Level.NORMAL, ""
         v_ok, t_ok = ~v_bad, ~t_bad

@@ -33,12 +33,15 @@ class ThermalStatus:
 
 class ThermalMonitor:
     """Ring buffer of the last frames (temperatures per sensor, voltages per cell) and the tiers.
-    Sensor j of m covers cells j*n//m .. (j+1)*n//m - 1 of n (m <= n; m == n: one per cell)."""
+    Sensor j of m covers cells j*n//m .. (j+1)*n//m - 1 of n (m <= n; m == n: one per cell).
+    `sensor_names` replace "sensor j" in causes (e.g. a rack's max_temperature_c as its one sensor)."""
 
-    def __init__(self, spec: ThermalSpec, sensors: int, cells: int) -> None:
+    def __init__(self, spec: ThermalSpec, sensors: int, cells: int,
+                 sensor_names: tuple[str, ...] | None = None) -> None:
         if not 0 < sensors <= cells:
             raise ValueError(f"need 1..{cells} temperature sensors, got {sensors}")
         self.spec = spec
+        self._names = sensor_names or tuple(f"sensor {j + 1}" for j in range(sensors))
         span = max(spec.window_s, spec.voltage_window_s, spec.runaway_sustain_s)
         cap = int(math.ceil(span / spec.frame_interval_s)) + 2
         self._t = np.full(cap, np.nan)
@@ -87,9 +90,9 @@ class ThermalMonitor:
         else:
             level = max(rate_level, gas_level, Level.ALARM if self._fast else Level.NORMAL)
         if self._fast:
-            causes.append(f"dT/dt {self._fast[1]:.1f} C/s at sensor {self._fast[0] + 1}")
+            causes.append(f"dT/dt {self._fast[1]:.1f} C/s at {self._names[self._fast[0]]}")
         if rate_level:
-            causes.append(f"dT/dt {self._rate_value:.1f} C/min at sensor {self._rate_index + 1}")
+            causes.append(f"dT/dt {self._rate_value:.1f} C/min at {self._names[self._rate_index]}")
         if h2_level:
             causes.append(f"H2 {h2_ppm:.0f} ppm")
         if co_level:
@@ -148,6 +151,6 @@ class ThermalMonitor:
             j = int(np.flatnonzero(new)[0])
             why = "voltage drop" if group_drop[j] else f"{temps[j]:.1f} C"
             if not self._runaway.any():
-                self._runaway_cause = (f"thermal runaway: sensor {j + 1} rising {fast_rate[j]:.1f} C/s for "
+                self._runaway_cause = (f"thermal runaway: {self._names[j]} rising {fast_rate[j]:.1f} C/s for "
                                        f"{t - self._fast_since[j]:.1f} s with {why}")
             self._runaway |= runaway

@@ -7,7 +7,9 @@ as its new cell frame is published (so sample -> trip does not wait for the next
 Rack states: NORMAL, TRIPPED (a latched trip alarm of the rack, until an authorised reset once the
 cause is gone), STALE (data missing/old/bad: safe state while it lasts). A PCS is held at 0 kW while
 any of its racks is STALE, while its BESS is tripped as a whole, while a single faulty rack is being
-isolated (until its contactor reads open), and after an emergency stop. The alarm manager is owned by
+isolated (until its contactor reads open), and after an emergency stop. A rack whose link reports only
+min/max cell voltage (and temperature) is checked on those extremes (`rack_points`, from the site's
+register maps; app/protection/cell_source.py says what that leaves out). The alarm manager is owned by
 this thread: operator actions reach it as Commands on "site.alarms"; the GUI reads the frozen
 `alarm_summary` / `first_outs` published after every cycle.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from app.core.events import Event, EventJournal, Severity
 from app.core.sample import Sample
 from app.core.site import Bess, Rack, Site
 from app.protection.actions import RackCondition, TripPlanner, load_trip_sequence
+from app.protection.cell_source import CellSource
 from app.protection.ladder import Level
 from app.protection.limit_file import QUANTITIES, RUNGS, load_limits
 from app.protection.rack_check import RackCheck, RackVerdict
@@ -68,6 +72,14 @@ class _RackGuard:
         return f"{self.rack.path}.data_fault"
 
     @property
+    def source(self) -> CellSource:
+        return self.check.source
+
+    @property
+    def frame_point(self) -> str:
+        return f"{self.rack.path}.{self.source.frame_point}"
+
+    @property
     def trip_tags(self) -> list[str]:
         return [self.tag(q, "trip") for q in QUANTITIES] + [self.tag(w, "trip") for w, _ in EXTRA]
 
@@ -87,7 +99,10 @@ class _Wake:
 class ProtectionThread:
     name = "protection"
 
-    def __init__(self, site: Site, bus: DataBus, router: CommandRouter, journal: EventJournal, clock: Clock) -> None:
+    def __init__(self, site: Site, bus: DataBus, router: CommandRouter, journal: EventJournal, clock: Clock,
+                 rack_points: Mapping[str, Collection[str] | None] | None = None) -> None:
+        """rack_points: rack path -> the point names its link declares (drivers.registry.rack_points;
+        None or a missing rack: per-cell vectors)."""
         self.site, self.bus, self.router, self.journal, self.clock = site, bus, router, journal, clock
         self.period_s = site.protection.period_s
         self.stale_after_s = site.protection.stale_after_s
@@ -101,8 +116,9 @@ class ProtectionThread:
                                                      site_source=site.source)
             self.planners[b.id] = TripPlanner(b.id, b.pcs, [r.path for r in b.racks], sequence)
             for r in b.racks:
+                source = CellSource.of((rack_points or {}).get(r.path), f"{r.path} (register map '{r.regmap}')")
                 self.guards.append(_RackGuard(r, b, RackCheck(limits, b.cell_capacity_ah, r.number, r.modules,
-                                                             r.cells_per_module, r.cell_count)))
+                                                             r.cells_per_module, r.cell_count, source)))
         self.by_path = {g.rack.path: g for g in self.guards}
         self._guard_of_trip = {t: g for g in self.guards for t in g.trip_tags}
         self._published: dict[str, Any] = {}
@@ -117,7 +133,8 @@ class ProtectionThread:
         self._commands = router.register("site.protection")
         self._alarm_commands = router.register(alarm_commands.TARGET)
         self._wake = _Wake()
-        self._sub = bus.subscribe("site.*.cell_voltages_v", self._wake)
+        self._subs = [bus.subscribe(f"site.*.{p}", self._wake)
+                      for p in sorted({g.source.frame_point for g in self.guards})]
         self._started = clock.monotonic()
 
     # --- alarm definitions ----------------------------------------------------------------------
@@ -140,7 +157,7 @@ class ProtectionThread:
                         g.tag(what, rung), f"{g.rack.path}.{what}", f"{text} {rung}", RUNG_PRIORITY[rung],
                         direction=Direction.DISCRETE, latching=rung == "trip", alarm_class="safety",
                         group=g.rack.path))
-            defs.append(AlarmDefinition(g.data_tag, f"{g.rack.path}.cell_voltages_v",
+            defs.append(AlarmDefinition(g.data_tag, g.frame_point,
                                         "cell data missing or stale: safe state", Priority.HIGH,
                                         direction=Direction.DISCRETE, alarm_class="equipment", group=g.rack.path))
         defs.append(AlarmDefinition(ESTOP_TAG, ESTOP_TAG, "emergency stop", Priority.URGENT,
@@ -176,13 +193,15 @@ class ProtectionThread:
         """Evaluate at once, one rack at a time, the racks whose cell frame just arrived (fast path
         between ticks); stops when the next tick is due so the periodic cycle stays on time."""
         while self._wake.points and self.clock.monotonic() < tick:
-            guard = self.by_path.get(self._wake.points.popleft().rsplit(".", 1)[0])
-            if guard is not None and guard.frame_ts < self.bus.get(f"{guard.rack.path}.cell_voltages_v").source_ts:
+            point = self._wake.points.popleft()
+            guard = self.by_path.get(point.rsplit(".", 1)[0])
+            if guard is not None and point == guard.frame_point and guard.frame_ts < self.bus.get(point).source_ts:
                 self.cycle(self.clock.monotonic(), [guard])
 
     def on_stopped(self) -> None:
         """Leave the plant safe when the application stops: every PCS to 0 kW (drivers still run)."""
-        self.bus.unsubscribe(self._sub)
+        for sub in self._subs:
+            self.bus.unsubscribe(sub)
         futures = [self.router.submit(Command(f"site.{p.id}.active_power_setpoint_kw", "write", 0.0,
                                               reason="ESMS shutdown: safe state")) for p in self.site.pcs]
         for f in futures:
@@ -215,27 +234,29 @@ class ProtectionThread:
 
     def _evaluate(self, g: _RackGuard, now: float, wall: float) -> list:
         """Run the rack's rules and feed its alarms (only changes are fed); returns alarm transitions."""
-        path = g.rack.path
-        volts = self.bus.get(f"{path}.cell_voltages_v")
-        fault = data_age_fault(volts.recv_mono if volts else None, bool(volts and volts.quality.usable),
-                               now, self.stale_after_s)
+        path, src = g.rack.path, g.source
+        volts = [self.bus.get(f"{path}.{p}") for p in src.voltages]
+        faults = [(data_age_fault(s.recv_mono if s else None, bool(s and s.quality.usable), now, self.stale_after_s),
+                   f"{path}.{p}") for s, p in zip(volts, src.voltages)]
+        fault, point = next(((f, p) for f, p in faults if f), (None, g.frame_point))
         if now - self._started < self.stale_after_s and fault == "no data":
             fault = None                              # start-up grace: first poll not in yet
-        out = self._feed(g, g.data_tag, fault is not None, fault or "ok", wall)
-        if fault or volts is None:
+        out = self._feed(g, g.data_tag, fault is not None, fault or "ok", wall, point)
+        if fault or None in volts:
             return out
-        fresh = volts.source_ts > g.frame_ts
+        frame_ts = min(s.source_ts for s in volts)
+        fresh = frame_ts > g.frame_ts
         pending = g.verdict is not None and (g.verdict.level > Level.NORMAL or
                                             any(s.since is not None for s in g.verdict.ladder.statuses))
         if not (fresh or pending):
             return out                                # nothing new and nothing timing: skip the rules
-        g.frame_ts = volts.source_ts
-        temps = self.bus.get(f"{path}.cell_temperatures_c")
-        t = temps.value if temps is not None and temps.quality.usable and temps.value.size == g.rack.cell_count \
-            else np.full(g.rack.cell_count, np.nan, np.float32)
-        v = g.check.step(now, volts.source_ts, volts.value, t, self._num(f"{path}.current_a", 0.0),
+        g.frame_ts = frame_ts
+        cells = volts[0].value if len(volts) == 1 else np.array([float(s.value) for s in volts], np.float32)
+        limits = None if src.temperatures else (self._num(f"{path}.charge_current_limit_a", float("nan")),
+                                                self._num(f"{path}.discharge_current_limit_a", float("nan")))
+        v = g.check.step(now, frame_ts, cells, self._temperatures(g), self._num(f"{path}.current_a", 0.0),
                          self._num(f"{path}.pack_voltage_v", None), self._num(f"{path}.soc_pct", 50.0),
-                         self._num(f"{path}.h2_ppm", None), self._num(f"{path}.co_ppm", None))
+                         self._num(f"{path}.h2_ppm", None), self._num(f"{path}.co_ppm", None), limits)
         g.verdict = v
         for s in v.ladder.statuses:
             point = self._point_of(g, s.quantity, s.index)
@@ -251,7 +272,7 @@ class ProtectionThread:
             for t in tripped:
                 what = t.tag.rsplit(".", 2)[-2]
                 began = next((s.since for s in v.ladder.statuses if s.quantity == what and s.since is not None), now)
-                self.trip_times.append((path, what, volts.recv_mono, now, began))
+                self.trip_times.append((path, what, max(s.recv_mono for s in volts), now, began))
             first = tripped[0]
             self.journal.post(Event(wall, "protection", "trip",
                                     f"TRIP {v.cause} -> {g.bess.pcs} 0 kW ({path}, latched)", Severity.TRIP,
@@ -268,13 +289,28 @@ class ProtectionThread:
         g.fed[tag] = (active, value)
         return self.alarms.evaluate(tag, active, value, wall, point)
 
+    def _temperatures(self, g: _RackGuard) -> np.ndarray:
+        """The rack's temperature vector, or (min, max), or nothing; unusable readings are NaN."""
+        src, path = g.source, g.rack.path
+        if not src.temperatures:
+            return np.zeros(0, np.float32)
+        if src.temperature_extremes:
+            return np.array([self._num(f"{path}.{p}", np.nan) for p in src.temperatures], np.float32)
+        temps = self.bus.get(f"{path}.{src.temperatures[0]}")
+        return temps.value if temps is not None and temps.quality.usable and temps.value.size == g.rack.cell_count \
+            else np.full(g.rack.cell_count, np.nan, np.float32)
+
     def _num(self, point: str, default):
         s = self.bus.get(point)
         return float(s.value) if s is not None and s.quality.usable else default
 
     @staticmethod
     def _point_of(g: _RackGuard, quantity: str, index: int) -> str:
-        """The point an alarm message names: the worst cell's voltage, a sensor, or the rack quantity."""
+        """The point an alarm message names: the worst cell's voltage, a sensor, the extreme the rack
+        reports (max_cell_voltage_v), or the rack quantity."""
+        extreme = g.check.reading(quantity, index)
+        if extreme is not None:
+            return f"{g.rack.path}.{extreme}"
         if index >= 0 and quantity.startswith("cell_") and quantity != "cell_imbalance":
             m, c = divmod(index, g.rack.cells_per_module)
             return points.cell(g.rack.bess, g.rack.number, m + 1, c + 1, "voltage_v")
@@ -375,11 +411,11 @@ class ProtectionThread:
             g.state = NORMAL
         if old == g.state:
             return
-        point = f"{g.rack.path}.cell_voltages_v"
+        point = self.alarms.view(g.data_tag).point     # the cell data point at fault
         if g.state == STALE:
             why = g.fed[g.data_tag][1]
             self.journal.post(Event(wall, "protection", "safe_state",
-                                    f"SAFE STATE {g.rack.path}: cell voltages {why} -> {g.bess.pcs} 0 kW",
+                                    f"SAFE STATE {g.rack.path}: {point} {why} -> {g.bess.pcs} 0 kW",
                                     Severity.ALARM, point=point))
         elif old == STALE:
             self.journal.post(Event(wall, "protection", "data_restored", f"{g.rack.path}: cell data restored",

@@ -62,6 +62,8 @@ def _rack_values(m: RackModel) -> dict[str, object]:
         "string_status": int(m.online) | int(closed) << 1,            # STRING_ENABLED, CONTACTOR_STATUS
         "balancing_cell_count": int(m.bleed.sum()), "string_soc_pct": soc, "string_soh_pct": SOH_PCT,
         "string_current_a": current, "string_max_cell_voltage_v": v_max, "string_min_cell_voltage_v": v_min,
+        "module_string_index": np.ones(rack.modules), "module_index": np.arange(1, rack.modules + 1),
+        "module_cell_count": np.full(rack.modules, rack.cells_per_module),
     }
 
 

@@ -135,7 +135,8 @@ class ModbusDriver(Driver):
 
     def execute(self, pending: PendingCommand) -> None:
         """Command(target=`<device path>.<writable point>`, action="write", value): the value encoded by
-        the register map (a number, or the cells of a bit mask), written in requests of at most 123
+        the register map (a number, or the cells of a bit mask; a translated point such as
+        contactor_command onto SunSpec SetOp through its table), written in requests of at most 123
         registers and verified by reading it back."""
         cmd = pending.command
         dev = self.devices.get(cmd.target.rpartition(".")[0])

@@ -12,10 +12,21 @@ the type (`int16`, `int32`; SunSpec `sunssf` is int16, `enum16`/`bitfield16` uin
 
 Vectors may be strided (`stride` registers from one cell to the next, e.g. SunSpec repeating groups)
 and repeated per module (`module_header` registers of per-module data precede each module's cells, as
-in one SunSpec 805 model instance per module). `[[check]]` entries are constant registers (the SunSpec
+in one SunSpec 805 model instance per module); `per_module = true` makes a vector of one element per
+module (a register of each module's header, e.g. 805 ModIdx). `[[check]]` entries are constant registers (the SunSpec
 "SunS" marker, model ids and lengths) that the simulator writes and the driver verifies; `render` gives
 the complete image a device serves (simulator side).
-`include = "other_map"` starts from another map's entries (a SunSpec chain extends the previous model).
+`include = "other_map"` starts from another map's entries (a SunSpec chain extends the previous model);
+a point declared again replaces the included one.
+
+Translated registers (scalar, no scale): `values = { 0 = 2, 1 = 1 }` maps point values (keys) one to one
+onto register values, e.g. `contactor_command` 0 = open / 1 = close onto SunSpec SetOp 2 DISCONNECT /
+1 CONNECT; decode applies the inverse, and a register value outside the table decodes to no value (the
+point is left out, like a "not implemented" scale factor); encoding a value outside the table raises
+ValueError. `bit = N` reads bit N of an unsigned register as a bool (encode sets only that bit).
+A scalar point may share its register with a point declared before it (a second view of the same
+register, as above): it decodes and can be written like any point, but `write_into`/`render` encode only
+the register's first declared point, so a device image has one source per register.
 """
 from __future__ import annotations
 
@@ -55,6 +66,9 @@ class Field:
     stride: int = 0                     # registers between consecutive cells (0: the type's width)
     module_header: int = 0              # registers before each module's cells (0: cells are contiguous)
     bits: bool = False                  # a per-cell bit mask (uint16 registers, 16 cells each)
+    per_module: bool = False            # vector of one element per module (at the module's first cell)
+    values: tuple[tuple[int, int], ...] = ()   # (point value, register value) pairs, one to one
+    bit: int | None = None              # the point is this bit of the register (bool)
 
     @property
     def width(self) -> int:
@@ -113,6 +127,7 @@ class RegisterMap:
         self.scale_factors = {s.name: s for s in scale_factors}
         self.checks = checks
         self.by_point = {f.point: f for f in fields}
+        self.views = _views(fields)         # points that share an earlier point's register: never encoded
         self._layouts: dict[tuple, object] = {}   # memo of the layout per (what, cells, cells_per_module)
 
     # --- layout ------------------------------------------------------------------------
@@ -132,7 +147,7 @@ class RegisterMap:
         if not (sf.per_module and f.vector):
             return np.array([sf.address])
         cpm = cells_per_module or cells
-        module = np.arange(cells) // cpm
+        module = np.arange(0, cells, cpm if f.per_module else 1) // cpm
         return sf.address + module * (f.module_header + f.step * cpm)
 
     def span(self, f: Field, cells: int, cells_per_module: int | None = None) -> tuple[int, int]:
@@ -223,6 +238,10 @@ class RegisterMap:
             raw = _raw(img[idx.ravel()], f)
             if f.bits:
                 values[f.point] = format_cells(words_to_cells(raw, cells))
+            elif f.values or f.bit is not None:
+                value = _from_register(f, int(raw[0]))
+                if value is not None:
+                    values[f.point] = value
             elif f.type == "bool":
                 values[f.point] = bool(raw[0])
             elif f.vector:
@@ -240,8 +259,11 @@ class RegisterMap:
         if f.bits:
             return cells_to_words(cell_numbers(value, cells), cells)
         arr = np.atleast_1d(np.asarray(value, dtype=np.float64))
-        if f.vector and arr.size != cells:
-            raise ValueError(f"{point}: expected {cells} values, got {arr.size}")
+        n = self.element_addresses(f, cells, cells_per_module).size
+        if f.vector and arr.size != n:
+            raise ValueError(f"{point}: expected {n} values, got {arr.size}")
+        if f.values or f.bit is not None:
+            return _regs(np.array([float(_to_register(f, arr[0]))]), f)
         if f.type == "bool":
             return _regs((arr != 0).astype(np.float64), f)
         scale = self.scale_of(f, images, cells, cells_per_module)
@@ -264,7 +286,7 @@ class RegisterMap:
                 images[sf.table][sf_idx] = np.int16(exp).view(np.uint16)
         for point, value in values.items():
             f = self.by_point.get(point)
-            if f is not None and f.table in images:
+            if f is not None and f.table in images and point not in self.views:
                 regs = self.encode(point, value, cells, images, cells_per_module)
                 images[f.table][self.register_index(f, cells, cells_per_module).ravel()] = regs
 
@@ -337,13 +359,43 @@ def words_to_cells(words: np.ndarray, n_cells: int) -> tuple[int, ...]:
     return tuple((np.flatnonzero(bits) + 1).tolist())
 
 
+def _views(fields: tuple[Field, ...]) -> frozenset[str]:
+    """Scalar points whose registers an earlier scalar point already covers."""
+    seen: set[tuple[str, int]] = set()
+    views = set()
+    for f in fields:
+        if f.vector:
+            continue
+        regs = {(f.table, a) for a in range(f.address, f.address + f.width)}
+        if regs & seen:
+            views.add(f.point)
+        seen |= regs
+    return frozenset(views)
+
+
+def _from_register(f: Field, raw: int) -> int | bool | None:
+    """A translated register's point value (None: a register value outside the `values` table)."""
+    if f.bit is not None:
+        return bool(raw >> f.bit & 1)
+    return next((point for point, reg in f.values if reg == raw), None)
+
+
+def _to_register(f: Field, value: float) -> int:
+    if f.bit is not None:
+        return int(bool(value)) << f.bit
+    reg = next((reg for point, reg in f.values if point == value), None)
+    if reg is None:
+        raise ValueError(f"{f.point}: {value:g} is not one of {', '.join(str(p) for p, _ in f.values)}")
+    return reg
+
+
 def _hex(values) -> str:
     return " ".join(f"{int(v):04X}" for v in values) or "nothing"
 
 
 @lru_cache(maxsize=4096)
 def _element_addresses_cached(f: Field, n: int, cpm: int) -> np.ndarray:
-    i = np.arange(n)
+    i = np.arange(0, n, cpm if f.per_module else 1)
     starts = f.address + (i // cpm) * (f.module_header + f.step * cpm) + (i % cpm) * f.step
     starts.flags.writeable = False
     return starts
@@ -384,6 +436,34 @@ def _regs(values: np.ndarray, f: Field) -> np.ndarray:
 
 _INT_KEYS = ("stride", "module_header")
 _BITMASK_KEYS = {"point", "table", "address", "writable"}
+_UNSIGNED = ("uint16", "uint32")
+
+
+def _translation(kind: str, i: int, entry: dict, typ: str, bad) -> tuple[tuple[tuple[int, int], ...], int | None]:
+    """The `values` table and `bit` of a map entry, checked (`bad` makes the ConfigError)."""
+    if "values" not in entry and "bit" not in entry:
+        return (), None
+    key = "values" if "values" in entry else "bit"
+    if kind != "register" or typ not in _UNSIGNED or "scale" in entry or "scale_register" in entry:
+        raise bad(kind, i, key, "only on an unsigned [[register]] without scale or scale_register")
+    if "values" in entry and "bit" in entry:
+        raise bad(kind, i, "bit", "use either values or bit")
+    if key == "bit":
+        bit = entry["bit"]
+        if not isinstance(bit, int) or not 0 <= bit < 16 * _WIDTH[typ]:
+            raise bad(kind, i, "bit", f"must be an integer 0..{16 * _WIDTH[typ] - 1}")
+        return (), bit
+    table = entry["values"]
+    try:
+        pairs = tuple((int(k), v) for k, v in table.items()) if isinstance(table, dict) else ()
+    except ValueError:
+        pairs = ()
+    top = 2 ** (16 * _WIDTH[typ]) - 1
+    if not pairs or not all(type(v) is int and 0 <= v <= top for _, v in pairs):
+        raise bad(kind, i, "values", f"must be a table of integer point values = register values 0..{top}")
+    if len({v for _, v in pairs}) != len(pairs):
+        raise bad(kind, i, "values", "two point values map onto the same register value")
+    return pairs, None
 
 
 @lru_cache(maxsize=None)
@@ -431,6 +511,7 @@ def load_regmap(name: str, directory: Path = RESOURCES / "regmaps") -> RegisterM
         if not isinstance(group, int) or group < 0 or (group and len(values) != 2):
             raise bad("check", i, "cell_group_length", "must be a non-negative integer, with values = [ID, fixed L]")
         checks.append(Check(entry["table"], entry["address"], tuple(values), entry.get("what", "constant"), group))
+    declared: set[str] = set()
     for kind in ("register", "vector", "bitmask"):
         for i, entry in enumerate(data.get(kind, [])):
             common(kind, i, entry, ("point", "table", "address") + (() if kind == "bitmask" else ("type",)))
@@ -447,10 +528,18 @@ def load_regmap(name: str, directory: Path = RESOURCES / "regmaps") -> RegisterM
             for key in _INT_KEYS:
                 if not isinstance(entry.get(key, 0), int) or entry.get(key, 0) < 0:
                     raise bad(kind, i, key, "must be a non-negative integer")
+            if entry.get("per_module") and kind != "vector":
+                raise bad(kind, i, "per_module", "only on a [[vector]]")
+            if entry["point"] in declared:
+                raise bad(kind, i, "point", f"'{entry['point']}' is declared twice in this map")
+            declared.add(entry["point"])
+            values, bit = _translation(kind, i, entry, typ, bad)
+            fields = [f for f in fields if f.point != entry["point"]]     # replaces an included point
             fields.append(Field(entry["point"], entry["table"], entry["address"], typ,
                                 float(entry.get("scale", 1.0)), entry.get("word_order", "big"),
                                 bool(entry.get("writable", False)), kind == "vector",
                                 entry.get("scale_register"), entry.get("stride", 0), entry.get("module_header", 0),
-                                kind == "bitmask"))
+                                kind == "bitmask",
+                                bool(entry.get("per_module", False)), values, bit))
     return RegisterMap(data.get("name", name), tuple(fields), tuple(sfs.values()), tuple(checks),
                        bool(data.get("end_model", False)))

@@ -92,7 +92,7 @@ def test_render_gives_the_complete_device_image_and_written_points_name_what_a_w
     assert set(images) == {"holding"} and images["holding"].size == rmap.table_size("holding", 1)
     assert rmap.check(images, 1) == [] and rmap.decode(images, 1)["soc_pct"] == pytest.approx(55.0)
     assert set(rmap.writable_registers("holding", 1).tolist()) == {40089, 40090, 40120, 40191}
-    assert rmap.written_points("holding", 40191, 1, 1) == ["string_connect"]
+    assert rmap.written_points("holding", 40191, 1, 1) == ["string_connect", "contactor_command"]   # two views
     assert rmap.written_points("holding", 40089, 2, 1) == ["controller_heartbeat", "alarm_reset"]
     assert rmap.written_points("holding", 40081, 1, 1) == []                # SoC is not writable
 

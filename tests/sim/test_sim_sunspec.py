@@ -153,3 +153,25 @@ def test_pcs_setpoints_reach_the_model_and_survive_the_simulators_republishing(t
         assert pcs.setpoint_kw == pytest.approx(1.2) and not pcs.run
         wait_for(lambda: stack.value("site.pcs1.state") == 0, timeout=10, what="PCS stopped")
         assert stack.value("site.pcs1.active_power_setpoint_kw") == pytest.approx(1.2)
+
+
+@pytest.mark.parametrize("regmap", sorted(CHAINS))
+def test_contactor_command_opens_and_closes_a_sunspec_rack_and_contactor_closed_reads_it(tmp_path, regmap):
+    stack = Stack()
+    with _plant(tmp_path, regmap) as (site, sim), running(stack, _driver(site, stack, "bms1")):
+        rack = sim.plant.racks[RACK]
+        wait_for(lambda: stack.value(f"{RACK}.contactor_closed") == 1, timeout=10, what="contactor reads closed")
+        _write(stack, f"{RACK}.contactor_command", 0)                               # SetOp / StrSetCon DISCONNECT
+        sim.step(0.2)
+        assert not rack.contactor_closed and sim.plant.racks["site.bess1.rack02"].contactor_closed
+        wait_for(lambda: stack.value(f"{RACK}.contactor_closed") == 0, timeout=10, what="contactor reads open")
+        refused = stack.router.submit(Command(f"{RACK}.contactor_command", "write", 5, "operator", "test")).result(5)
+        assert not refused.ok and "contactor_command: 5 is not one of 0, 1" in refused.message
+        _write(stack, f"{RACK}.contactor_command", 1)                               # the driver still serves
+        sim.step(0.2)
+        assert rack.contactor_closed
+        wait_for(lambda: stack.value(f"{RACK}.contactor_closed") == 1, timeout=10, what="contactor closed again")
+        if regmap == "sunspec_805":
+            assert stack.value(f"{RACK}.module_index").tolist() == [1, 2]
+            assert stack.value(f"{RACK}.module_string_index").tolist() == [1, 1]
+            assert stack.value(f"{RACK}.module_cell_count").tolist() == [CPM, CPM]
