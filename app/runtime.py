@@ -57,8 +57,8 @@ class Runtime:
                         for link in site.links if link.kind != "sim"]
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock)
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
-        self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems) \
-            if dispatch else None
+        self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems,
+                                  journal=self.journal) if dispatch else None
         self.aggregator = BessAggregator(site, self.bus, clock)
         self.overrides = PointOverrides(self.bus, self.router, self.journal, clock)
         self.estimation = EstimationThread(site, self.bus, clock, router=self.router)

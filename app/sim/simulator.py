@@ -2,7 +2,8 @@
 
 For every `modbus-tcp` link of the site file it starts a Modbus TCP server on that address with one
 unit id per rack/PCS on the link (register maps from resources/regmaps). Client writes (PCS
-setpoints, contactor commands) go into the plant; the plant's state is re-encoded after each step.
+setpoints, contactor commands; grid breaker, load feeder and PCS mode: app/sim/island_points.py) go into
+the plant; the plant's state is re-encoded after each step.
 For every `can` link it broadcasts the racks' Pylontech and per-cell frames (app/sim/can_endpoint.py)
 on a virtual bus, served to other processes as socketcand on 127.0.0.1; every `modbus-rtu` link is served
 on a pty pair, every `ble` link as a bumble GATT peripheral (JBD/JK/Daly) on the in-process radio or
@@ -17,6 +18,7 @@ import numpy as np
 
 from app.core.clock import Clock
 from app.core.site import Site
+from app.sim import island_points
 from app.sim.ble_endpoint import BleSimLink
 from app.sim.can_endpoint import CanSimLink
 from app.sim.plant import Plant, PcsModel, RackModel
@@ -40,6 +42,7 @@ class _Endpoint:
             holding = {"contactor_command": int(model.contactor_closed)}
         else:
             holding = {}
+        holding.update(island_points.setpoints(model))
         img = np.zeros(self.device.sizes["holding"], np.uint16)
         self.regmap.write_into({"holding": img}, holding, cells)
         self.device.publish("holding", img)
@@ -62,6 +65,7 @@ class _Endpoint:
                 m.run = bool(values["run"])
             elif isinstance(m, RackModel):
                 m.contactor_closed = bool(values["contactor_command"])
+            island_points.apply(m, values)
 
     def publish(self) -> None:
         m = self.model
@@ -71,12 +75,13 @@ class _Endpoint:
                       "heartbeat": m.heartbeat}
         elif isinstance(m, Plant):
             values = {"grid_kw": m.grid_import_kw, "load_kw": m.load_kw, "pv_kw": m.pv_kw,
-                      "grid_available": m.grid_connected, "grid_frequency_hz": m.grid_hz}
+                      "grid_available": m.grid_connected, "grid_frequency_hz": m.mains_hz}
         else:
             values = {"pack_voltage_v": m.pack_voltage, "current_a": m.current_a if m.contactor_closed else 0.0,
                       "soc_pct": float(np.mean(m.soc) * 100), "soh_pct": 100.0,
                       "contactor_closed": m.contactor_closed, "cell_count": self.cells, "heartbeat": m.heartbeat,
                       "cell_voltages_v": m.cell_voltages(), "cell_temperatures_c": m.temp_c}
+        values.update(island_points.readings(m))
         img = np.zeros(self.device.sizes["input"], np.uint16)
         self.regmap.write_into({"input": img}, values, self.cells)
         self.device.publish("input", img)
