@@ -62,7 +62,7 @@ class Runtime:
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock, rack_points(site))
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
         self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems,
-                                  history=ems_history) if dispatch else None
+                                  history=ems_history, journal=self.journal) if dispatch else None
         self.aggregator = BessAggregator(site, self.bus, clock)
         self.overrides = PointOverrides(self.bus, self.router, self.journal, clock)
         self.estimation = EstimationThread(site, self.bus, clock, router=self.router, journal=self.journal)

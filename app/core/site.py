@@ -109,6 +109,7 @@ class SimulatorSettings:
     enabled: bool = False                # run the plant simulator in-process (demo plant)
     speed: float = 1.0
     seed: int = 1
+    pcs_auto_island: bool = False        # simulated PCS island the site by themselves on grid loss (no EMS)
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def parse_site(text: str, source: str = "<memory>") -> Site:
         overrides={k: float(v) for k, v in overrides.items()},
     )
     sim_t = r.get(data, (), "simulator", dict, {})
-    r.unknown_keys(sim_t, ("simulator",), {"enabled", "speed", "seed"})
+    r.unknown_keys(sim_t, ("simulator",), {"enabled", "speed", "seed", "pcs_auto_island"})
     speed = r.positive(sim_t, ("simulator",), "speed", float, 1.0)
     if speed > 1000:
         raise r.fail(("simulator", "speed"), f"must be between 1 and 1000, got {speed}")
@@ -239,6 +240,7 @@ def parse_site(text: str, source: str = "<memory>") -> Site:
         enabled=r.get(sim_t, ("simulator",), "enabled", bool, False),
         speed=speed,
         seed=r.get(sim_t, ("simulator",), "seed", int, 1),
+        pcs_auto_island=r.get(sim_t, ("simulator",), "pcs_auto_island", bool, False),
     )
     return Site(name, links, pcs, bess, protection, simulator, source, meters)
 

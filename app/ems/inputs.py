@@ -24,8 +24,11 @@ class EmsInputs:
     pv_kw: float | None = None         # PV production
     grid_kw: float | None = None       # metered grid exchange, + = import (includes the battery)
     battery_kw: float | None = None    # measured PCS power, + = charging
-    frequency_hz: float | None = None
-    grid_available: bool = True
+    frequency_hz: float | None = None  # at the PCS terminals: the grid, or the island the PCS forms
+    grid_available: bool = True        # the public grid is present (at the grid side of the breaker)
+    grid_frequency_hz: float | None = None   # the public grid's frequency (meter, grid side)
+    breaker_closed: bool | None = None       # grid breaker status (meter)
+    grid_forming: bool | None = None         # a PCS the EMS may command reports grid-forming
     import_price: float | None = None  # per kWh
     export_price: float | None = None
 
@@ -42,11 +45,15 @@ class EmsInputs:
 @dataclass(frozen=True)
 class Decision:
     """A mode's answer: setpoint (kW, + = charging, within the limits), why (operator text), the
-    mode's next state (opaque, immutable; pass it back on the next step)."""
+    mode's next state (opaque, immutable; pass it back on the next step), the states the site's devices
+    must hold now as (point, value) pairs, point "meter.<name>" or "pcs.<name>" (every PCS), and an
+    alarm text when something needs the operator."""
 
     setpoint_kw: float
     why: str
     state: Any = None
+    devices: tuple[tuple[str, int], ...] = ()
+    alarm: str = ""
 
 
 def clamp(kw: float, inp: EmsInputs) -> float:

@@ -44,6 +44,8 @@ class EmsSettings:
     ffr_trigger_hz: float = 49.7
     ffr_hold_s: float = 30.0
     island_on_grid_loss: bool = True
+    island_grid_stable_s: float = 60.0  # the returned grid must stay in frequency this long before resync
+    island_device_timeout_s: float = 10.0   # a breaker/PCS must report its commanded state within this
     # tariff (prices per kWh in ``currency``): import price by window (first match), else off_peak_price
     currency: str = "EUR"
     price_windows: tuple[tuple[float, float, float], ...] = ((16.0, 21.0, 0.38), (7.0, 16.0, 0.22))

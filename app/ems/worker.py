@@ -1,7 +1,7 @@
 """The EMS worker thread: DataBus points in, one operating mode, PCS setpoint commands out.
 
-``EmsThread(site, bus, router, clock, mode="self_consumption", settings=EmsSettings(), history=None)``
-is a supervisor worker (name "ems", ``run(stop)``; ``cycle()`` is one pass, every
+``EmsThread(site, bus, router, clock, mode="self_consumption", settings=EmsSettings(), history=None,
+journal=None)`` is a supervisor worker (name "ems", ``run(stop)``; ``cycle()`` is one pass, every
 ``settings.period_s``); it cannot start in "schedule" (no plan yet: send ``set_schedule``). Each cycle it:
 
 - reads (missing, unusable-quality or older than ``stale_after_s`` counts as absent):
@@ -9,7 +9,8 @@ is a supervisor worker (name "ems", ``run(stop)``; ``cycle()`` is one pass, ever
   ``site.<pcs>.grid_frequency_hz``, ``site.<bess>.rackNN.soc_pct`` and, when published,
   ``site.<bess>.rackNN.pack_voltage_v`` x ``charge_current_limit_a`` / ``discharge_current_limit_a``
   (CCL/DCL; else the PCS rating), ``site.meter.load_kw``, ``site.meter.pv_kw``, ``site.meter.grid_kw``
-  (+ = import), ``site.meter.grid_available`` (absent = available);
+  (+ = import), ``site.meter.grid_available`` (absent = available), and for islanding
+  ``site.meter.grid_frequency_hz``, ``site.meter.breaker_closed`` and ``site.<pcs>.state`` (3 = grid-forming);
 - runs the active mode (app/ems/modes.py), wrapped in app/ems/island.py's Islanding when
   ``island_on_grid_loss``; in "mpc" it re-plans every ``mpc_replan_minutes`` (app/ems/mpc.py) from
   the load/PV history it records (seeded by ``history``) and falls back to the rule set while it
@@ -17,6 +18,10 @@ is a supervisor worker (name "ems", ``run(stop)``; ``cycle()`` is one pass, ever
 - splits the site setpoint over the PCS units that protection does not hold, in proportion to their
   limits, and writes ``site.<pcs>.active_power_setpoint_kw`` (Command "write", user "ems") only when
   it moved by ``write_deadband_kw`` or was never accepted; a held PCS is never commanded;
+- writes the device states the decision asks for (islanding: ``site.meter.breaker_command``,
+  ``site.meter.load_feeder_enable``, ``site.<pcs>.operating_mode`` of the PCS protection does not hold;
+  reason "EMS islanding: <phase>") once each, again if the write failed; posts each island phase change
+  to ``journal`` (INFO) and each new ``Decision.alarm`` (ALARM);
 - publishes ``site.ems.mode``, ``site.ems.why``, ``site.ems.island_state`` (str),
   ``site.ems.setpoint_kw`` and ``site.ems.savings`` (energy cost saved vs no battery since start, at
   the settings' tariff; float);
@@ -41,6 +46,7 @@ from app.core.clock import Clock
 from app.core.commands import Command, CommandRouter, CommandStatus
 from app.core.databus import DataBus
 from app.core.errors import UserError
+from app.core.events import Event, EventJournal, Severity
 from app.core.sample import Sample
 from app.core.site import Site
 from app.ems.forecast import ProfileForecaster
@@ -54,6 +60,8 @@ from app.ems.settings import MODES, EmsSettings, build_mode, with_param
 
 log = logging.getLogger(__name__)
 TARGET = "site.ems"
+METER = "site.meter"
+PCS_GRID_FORMING = 3          # pcs_generic state code
 
 
 class EmsThread:
@@ -61,14 +69,14 @@ class EmsThread:
 
     def __init__(self, site: Site, bus: DataBus, router: CommandRouter, clock: Clock,
                  mode: str = "self_consumption", settings: EmsSettings = EmsSettings(),
-                 history: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+                 history: tuple[np.ndarray, np.ndarray] | None = None, journal: EventJournal | None = None) -> None:
         """``history``: (load_kw, pv_kw) per ``mpc_step_minutes`` step, ending with the last whole
         step before now (e.g. from the historian) so MPC can plan at once."""
         if mode not in MODES:
             raise UserError(f"unknown EMS mode {mode!r} (known: {', '.join(MODES)})")
         if mode == "schedule":
             raise UserError("mode 'schedule' needs a plan: start in another mode and send set_schedule")
-        self.site, self.bus, self.router, self.clock = site, bus, router, clock
+        self.site, self.bus, self.router, self.clock, self.journal = site, bus, router, clock, journal
         self.mode, self.settings = mode, settings
         self.rated_kw = sum(p.rated_power_kw for p in site.pcs)
         self._queue = router.register(TARGET)
@@ -80,6 +88,8 @@ class EmsThread:
         self._plan: PlanSnapshot | None = None                        # the one followed (plan_snapshot)
         self._sent: dict[str, tuple[float, object]] = {}     # pcs id -> (kw, future)
         self._sent_at: dict[str, float] = {}                 # pcs id -> monotonic time its read-back counts from
+        self._device_sent: dict[str, tuple[int, object]] = {}   # device point -> (value, future)
+        self._phase, self._alarm = "connected", ""
         self._savings = 0.0
         self._peak_kw = 0.0
         self._last_mono: float | None = None
@@ -111,7 +121,9 @@ class EmsThread:
         self._track_plan(inp, now)
         self._dispatch(decision.setpoint_kw, per_pcs)
         island = self._state.phase if isinstance(self._state, IslandState) else "connected"
+        self._devices(decision, per_pcs, island)
         wall = self.clock.time()
+        self._events(decision, island, wall)
         self.bus.publish_many((f"{TARGET}.{k}", Sample(v, wall, now, wall)) for k, v in (
             ("mode", self.mode), ("why", decision.why), ("island_state", island),
             ("setpoint_kw", float(decision.setpoint_kw)), ("savings", round(self._savings, 4))))
@@ -205,7 +217,10 @@ class EmsThread:
         limits = [v for v in per_pcs.values() if v is not None]
         local = _time.localtime(self.clock.time())
         hour = local.tm_hour + local.tm_min / 60 + local.tm_sec / 3600
-        grid_ok = self._value(snap, "site.meter.grid_available", now)
+        grid_ok = self._value(snap, f"{METER}.grid_available", now)
+        breaker = self._value(snap, f"{METER}.breaker_closed", now)
+        free = [pid for pid, lim in per_pcs.items() if lim is not None]
+        known = [int(v) for v in (self._value(snap, f"site.{pid}.state", now) for pid in free) if v is not None]
         price = float(st.import_price(hour))
         inp = EmsInputs(
             time_s=now, hour=hour, max_charge_kw=sum(c for c, _ in limits), max_discharge_kw=sum(d for _, d in limits),
@@ -214,6 +229,9 @@ class EmsThread:
             grid_kw=_num(self._value(snap, "site.meter.grid_kw", now)),
             battery_kw=None if any(p is None for p in powers) else float(sum(powers)),
             frequency_hz=_num(freq), grid_available=True if grid_ok is None else bool(grid_ok),
+            grid_frequency_hz=_num(self._value(snap, f"{METER}.grid_frequency_hz", now)),
+            breaker_closed=None if breaker is None else bool(breaker),
+            grid_forming=None if free and not known else PCS_GRID_FORMING in known,
             import_price=price, export_price=st.export_price)
         return inp, per_pcs
 
@@ -267,7 +285,9 @@ class EmsThread:
         return self._wrap(inner)
 
     def _wrap(self, inner):
-        return Islanding(inner, nominal_hz=self.settings.nominal_hz) if self.settings.island_on_grid_loss else inner
+        st = self.settings
+        return Islanding(inner, grid_stable_s=st.island_grid_stable_s, device_timeout_s=st.island_device_timeout_s,
+                         nominal_hz=st.nominal_hz) if st.island_on_grid_loss else inner
 
     def _keep_island(self, state):
         """Keep the island phase across a plan swap; the new plan starts with fresh inner state."""
@@ -375,6 +395,36 @@ class EmsThread:
                                              user="ems", reason=f"EMS {self.mode}"))
             self._sent[pid] = (kw, fut)
             self._sent_at[pid] = self.clock.monotonic() + 2 * self.settings.period_s   # read-back settles
+
+    def _devices(self, decision: Decision, per_pcs: dict, phase: str) -> None:
+        """Write the device states the decision asks for that were not written yet (or whose write
+        failed); "pcs.<point>" goes to every PCS protection does not hold. No ask: forget what was sent."""
+        wanted: dict[str, int] = {}
+        for point, value in decision.devices:
+            device, _, name = point.partition(".")
+            targets = [f"site.{pid}.{name}" for pid, lim in per_pcs.items() if lim is not None] \
+                if device == "pcs" else [f"{METER}.{name}"]
+            wanted.update((target, value) for target in targets)
+        if not wanted:
+            self._device_sent.clear()
+        for target, value in wanted.items():
+            last = self._device_sent.get(target)
+            if last is not None and last[0] == value and not (last[1].done() and not last[1].result().ok):
+                continue
+            fut = self.router.submit(Command(target, "write", value, user="ems", reason=f"EMS islanding: {phase}"))
+            self._device_sent[target] = (value, fut)
+
+    def _events(self, decision: Decision, phase: str, wall: float) -> None:
+        """Island phase changes (INFO) and new alarms (ALARM) to the journal."""
+        if phase != self._phase and self.journal is not None:
+            self.journal.post(Event(wall, "ems", "island", f"{self._phase} -> {phase}: {decision.why}",
+                                    point=f"{TARGET}.island_state"))
+        if decision.alarm and decision.alarm != self._alarm:
+            log.warning("%s", decision.alarm)
+            if self.journal is not None:
+                self.journal.post(Event(wall, "ems", "island_alarm", decision.alarm, Severity.ALARM,
+                                        point=f"{TARGET}.island_state"))
+        self._phase, self._alarm = phase, decision.alarm
 
 
 def _num(v) -> float | None:

@@ -1,5 +1,6 @@
 """Electro-thermal plant model: racks of cells (vectorised per rack), each BESS's DC bus, PCS units
-with power limits, ramps and grid/island operation, the site's load and PV and its grid connection.
+with power limits, ramps and grid-following/grid-forming operation, the site's load and PV, its grid
+breaker and load feeder.
 
 Pure state + `Plant.step(dt)` in simulated seconds (any dt: steps longer than the thermal/RC time
 constants allow are sub-stepped). Endpoints (Modbus, CAN, BLE servers) read the models' public fields
@@ -48,7 +49,9 @@ MIN_STEP_S = 0.01
 
 PCS_EFFICIENCY = 0.97
 DC_TAPER_FRACTION = 0.03              # PCS tapers power over the last 3 % of the cell voltage span
-ISLAND_DROOP = 0.02                   # island frequency falls 2 % from no load to full discharge
+ISLAND_DROOP = 0.02                   # island frequency falls 2 % per rated power delivered above the reference
+SYNC_WINDOW_HZ = 0.2                  # the breaker's sync check: island within this of the grid frequency ...
+SYNC_WINDOW_V = 0.05 * NOMINAL_V      # ... and voltage
 BLEED_RESISTOR_OHM = 33.0             # passive balancing resistor per cell (BalancingSettings' default)
 
 
@@ -347,11 +350,14 @@ class RackModel:
 
 @dataclass
 class PcsModel:
-    """One PCS: follows its active power setpoint within its rating and ramp (grid-following), or
-    forms the site's grid when the public grid is lost (island). + = charging the battery.
+    """One PCS: follows its active power setpoint within its rating and ramp, or, commanded
+    `grid_forming`, forms the site's AC bus behind the open grid breaker (island) with the setpoint as
+    its power reference (the island frequency droops with the power delivered above it). + = charging.
 
-    `state` is stopped / running / island / fault; `state_code` 0 / 1 / 3 / 2 (pcs_generic's 0 stopped,
-    1 running, 2 fault, plus 3 island). A trip latches `fault` until `reset()`."""
+    `island` is True while it acts as a voltage source (grid-forming with DC; on the grid it then
+    delivers its setpoint). `state` is stopped / running / island / fault; `state_code` 0 / 1 / 3 / 2
+    (pcs_generic's 0 stopped, 1 running, 2 fault, 3 grid-forming); a grid-following PCS without grid
+    voltage is stopped. A trip latches `fault` until `reset()`."""
 
     pcs: Pcs
     setpoint_kw: float = 0.0
@@ -365,6 +371,7 @@ class PcsModel:
     grid_v: float = NOMINAL_V
     dc_voltage_v: float = 0.0
     dc_current_a: float = 0.0
+    grid_forming: bool = False
     island: bool = False
     fault: str = ""
     heartbeat: int = 0
@@ -377,9 +384,9 @@ class PcsModel:
     def state(self) -> str:
         if self.fault:
             return "fault"
-        if not self.run:
-            return "stopped"
-        return "island" if self.island else "running"
+        if self.island:
+            return "island"
+        return "running" if self.run and self.grid_v > 0.0 else "stopped"
 
     @property
     def state_code(self) -> int:
@@ -412,8 +419,15 @@ class PcsModel:
 class Plant:
     """The whole simulated site: PCS units and their BESS racks, site load, PV and grid connection.
 
-    Site-level readings (kW, + = import from the grid): `load_kw`, `pv_kw`, `grid_import_kw`,
-    `unserved_load_kw`, `grid_connected`, `grid_hz`, `grid_v`. `masters` holds one BmsMaster per BESS
+    Site-level readings (kW, + = import from the grid): `load_kw` (demand), `pv_kw`, `grid_import_kw`,
+    `unserved_load_kw`; `grid_hz`, `grid_v` of the site's AC bus (the grid through the closed breaker,
+    the island, or 0 in a blackout); `mains_hz`, `mains_v` of the public grid (0 while lost).
+    `grid_connected` is False while the public grid is lost (fault `grid_loss`). Commands:
+    `breaker_command` (the grid breaker `breaker_closed` follows it; a close waits for the sync check),
+    `feeder_closed` (the site's loads and PV), each PcsModel's `grid_forming`. On grid loss with the
+    breaker closed the site blacks out: grid-following PCS stop. `auto_island` (site file
+    `[simulator] pcs_auto_island`) models PCS with their own transfer switch: any running PCS forms the
+    island and the breaker follows the grid by itself. `masters` holds one BmsMaster per BESS
     aggregating its racks. Call from one thread at a time (the simulator's lock)."""
 
     def __init__(self, site: Site, seed: int = 1, ambient_c: float = 25.0, start_time_s: float = 0.0,
@@ -435,7 +449,9 @@ class Plant:
         self.masters = {b.id: BmsMaster(b.path, [self.racks[r.path] for r in b.racks]) for b in site.bess}
         self.time_s = 0.0
         self.grid_connected = True
-        self.grid_hz, self.grid_v = NOMINAL_HZ, NOMINAL_V
+        self.auto_island = site.simulator.pcs_auto_island
+        self.breaker_command = self.breaker_closed = self.feeder_closed = True
+        self.grid_hz, self.grid_v = self.mains_hz, self.mains_v = NOMINAL_HZ, NOMINAL_V
         self.load_kw = self.pv_kw = self.grid_import_kw = self.unserved_load_kw = 0.0
         self._update_site()
 
@@ -459,6 +475,7 @@ class Plant:
                 r.heartbeat = (r.heartbeat + 1) & 0xFFFF
 
     def _substep(self, h: float) -> None:
+        self._drive_breaker()
         thevenin = {path: r.prepare(h) for path, r in self.racks.items()}
         closed = {pid: [r for r in racks if r.contactor_closed] for pid, racks in self._dc_bus.items()}
         limits = {}          # (lo, hi) kW per PCS with DC available and no fault
@@ -467,9 +484,9 @@ class Plant:
                 rated = pcs.pcs.rated_power_kw
                 windows = [r.dc_window() for r in closed[pid]]
                 limits[pid] = (-rated * min(w[1] for w in windows), rated * min(w[0] for w in windows))
-        if self.grid_connected:
+        if self.grid_connected and self.breaker_closed:
             for pid, pcs in self.pcs.items():
-                pcs.island = False
+                pcs.island = pcs.grid_forming and pcs.run and pid in limits
                 if pid in limits:
                     pcs.follow(h, *limits[pid])
                 else:                        # no DC (all contactors open) or tripped: no power
@@ -483,11 +500,33 @@ class Plant:
         self.time_s += h
         self._update_site()
 
+    def _drive_breaker(self) -> None:
+        """The grid breaker follows its command; its sync check lets a close through only onto a dead
+        site bus, or with the grid present and the island within SYNC_WINDOW_HZ/_V of it. Auto-islanding
+        PCS open it on grid loss and reclose it on return (dropping the island first)."""
+        if self.auto_island:
+            self.breaker_closed = self.grid_connected
+        elif not self.breaker_command:
+            self.breaker_closed = False
+        elif not self.breaker_closed:
+            live = any(p.island for p in self.pcs.values())
+            in_sync = (abs(self.grid_hz - self.mains_hz) <= SYNC_WINDOW_HZ
+                       and abs(self.grid_v - self.mains_v) <= SYNC_WINDOW_V)
+            self.breaker_closed = not live or (self.grid_connected and in_sync)
+
+    def _feeder_kw(self) -> tuple[float, float]:
+        """(load, PV) kW on the site's feeder: nothing while it is off."""
+        return (self._load_now, self._pv_now) if self.feeder_closed else (0.0, 0.0)
+
     def _island(self, limits: dict[str, tuple[float, float]]) -> None:
-        """Grid lost: running PCS with DC form the grid and share load - PV by rating."""
-        forming = [pid for pid, p in self.pcs.items() if p.run and pid in limits]
+        """No grid on the site's bus: behind the open breaker, running grid-forming PCS with DC (any
+        running PCS with DC under `auto_island`) form the island and share load - PV by rating; the
+        others stop. Nothing can form the island through a closed breaker onto the dead grid."""
+        forming = [] if self.breaker_closed else [
+            pid for pid, p in self.pcs.items() if p.run and pid in limits and (p.grid_forming or self.auto_island)]
         rated = sum(self.pcs[pid].pcs.rated_power_kw for pid in forming)
-        net = self._load_now - self._pv_now       # kW the batteries must supply (+) or absorb (-)
+        load, pv = self._feeder_kw()
+        net = load - pv                           # kW the batteries must supply (+) or absorb (-)
         for pid, pcs in self.pcs.items():
             pcs.island = pid in forming
             if pcs.island:
@@ -517,21 +556,24 @@ class Plant:
         """Site load, PV and grid readings at the present time, and the power balance."""
         t = self.now_s
         self._load_now, self._pv_now = self.profiles.load_kw(t), self.profiles.pv_kw(t)
+        self.mains_hz, self.mains_v = self.profiles.grid_hz_v(t) if self.grid_connected else (0.0, 0.0)
         battery_kw = sum(p.power_kw for p in self.pcs.values())
         self.load_kw = self._load_now
-        if self.grid_connected:
-            self.grid_hz, self.grid_v = self.profiles.grid_hz_v(t)
-            self.pv_kw, self.unserved_load_kw = self._pv_now, 0.0
-            self.grid_import_kw = self._load_now - self._pv_now + battery_kw
+        load, pv = self._feeder_kw()
+        if self.grid_connected and self.breaker_closed:
+            self.grid_hz, self.grid_v = self.mains_hz, self.mains_v
+            self.pv_kw, self.unserved_load_kw = pv, self._load_now - load
+            self.grid_import_kw = load - pv + battery_kw
         else:
             forming = [p for p in self.pcs.values() if p.island]
             self.grid_import_kw = 0.0
             if forming:
                 rated = sum(p.pcs.rated_power_kw for p in forming)
                 supplied = -battery_kw
-                self.pv_kw = min(self._pv_now, self._load_now - supplied)       # surplus PV is curtailed
+                self.pv_kw = min(pv, load - supplied)                           # surplus PV is curtailed
                 self.unserved_load_kw = max(0.0, self._load_now - self.pv_kw - supplied)
-                self.grid_hz = NOMINAL_HZ * (1.0 - ISLAND_DROOP * supplied / rated)
+                above_reference = sum(p.setpoint_kw for p in forming) - battery_kw
+                self.grid_hz = NOMINAL_HZ * (1.0 - ISLAND_DROOP * above_reference / rated)
                 self.grid_v = NOMINAL_V
             else:                                                               # blackout
                 self.pv_kw = 0.0

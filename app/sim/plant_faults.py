@@ -58,7 +58,8 @@ FAULT_KINDS: dict[str, FaultKind] = {
                             "restarts, contactor drops out", "seconds", DEFAULT_REBOOT_S, "s"),
     "hvac_fail": FaultKind("rack", "the rack's HVAC stops cooling and its fan stops"),
     "pcs_trip": FaultKind("pcs", "the PCS trips: fault state, 0 kW"),
-    "grid_loss": FaultKind("site", "the public grid is lost: the PCS island the site, or it blacks out"),
+    "grid_loss": FaultKind("site", "the public grid is lost: the site blacks out until the EMS islands it "
+                           "(breaker open, PCS grid-forming) or PCS with automatic islanding do"),
 }
 
 

@@ -2,7 +2,7 @@
 
 `served_values(model)` gives every point a rack, PCS or the site meter (the Plant) reports, under the
 point names of resources/regmaps (the canonical fields of the design plus the SunSpec 802/803/805
-points); each map encodes the points it declares. `setpoints(model)` gives the initial value of every
+points; the meter's grid frequency and availability are measured on the grid side of its breaker); each map encodes the points it declares. `setpoints(model)` gives the initial value of every
 client-writable point, `apply_write(model, point, value)` moves one client write into the model.
 Pure; call under the simulator's lock.
 """
@@ -30,7 +30,8 @@ def served_values(model: RackModel | PcsModel | Plant) -> dict[str, object]:
                 "heartbeat": model.heartbeat}
     if isinstance(model, Plant):
         return {"grid_kw": model.grid_import_kw, "load_kw": model.load_kw, "pv_kw": model.pv_kw,
-                "grid_available": model.grid_connected, "grid_frequency_hz": model.grid_hz}
+                "grid_available": model.grid_connected, "grid_frequency_hz": model.mains_hz,
+                "breaker_closed": model.breaker_closed}
     return _rack_values(model)
 
 
@@ -81,11 +82,11 @@ def setpoints(model: RackModel | PcsModel | Plant) -> dict[str, object]:
     """Initial values of the client-writable points (what the device powers up with)."""
     if isinstance(model, PcsModel):
         return {"active_power_setpoint_kw": model.setpoint_kw, "reactive_power_setpoint_kvar": model.setpoint_kvar,
-                "run": int(model.run)}
+                "run": int(model.run), "operating_mode": int(model.grid_forming)}
     if isinstance(model, RackModel):
         connect = CONNECT if model.contactor_closed else DISCONNECT
         return {"contactor_command": int(model.contactor_closed), "set_operation": connect, "string_connect": connect}
-    return {}
+    return {"breaker_command": int(model.breaker_command), "load_feeder_enable": int(model.feeder_closed)}
 
 
 def apply_write(model: RackModel | PcsModel | Plant, point: str, value: object) -> None:
@@ -98,6 +99,8 @@ def apply_write(model: RackModel | PcsModel | Plant, point: str, value: object) 
             model.setpoint_kvar = float(value)
         elif point == "run":
             model.run = bool(value)
+        elif point == "operating_mode":                 # 0 grid-following, 1 grid-forming
+            model.grid_forming = bool(value)
     elif isinstance(model, RackModel):
         if point == "contactor_command":
             model.contactor_closed = bool(value)
@@ -105,3 +108,7 @@ def apply_write(model: RackModel | PcsModel | Plant, point: str, value: object) 
             model.contactor_closed = value == CONNECT
         elif point == balancing_command.POINT:
             model.command_bleed(balancing_command.cell_numbers(value, model.rack.cell_count))
+    elif point == "breaker_command":                    # the site meter's grid breaker: 1 close, 0 open
+        model.breaker_command = bool(value)
+    elif point == "load_feeder_enable":
+        model.feeder_closed = bool(value)

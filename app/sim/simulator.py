@@ -4,7 +4,7 @@ For every `modbus-tcp` link of the site file it starts a Modbus TCP server on th
 unit id per rack/PCS on the link, serving the complete image of its register map (resources/regmaps:
 the generic maps' input registers, SunSpec 802/803/805 holding registers with their "SunS" marker,
 model headers, scale factors and end model). Client writes (PCS setpoints, contactor commands, SunSpec
-SetOp/StrSetCon) go into the plant; the plant's state is re-encoded after each step.
+SetOp/StrSetCon; grid breaker, load feeder and PCS mode) go into the plant; the plant's state is re-encoded after each step.
 For every `can` link it broadcasts the racks' Pylontech and per-cell frames (app/sim/can_endpoint.py)
 on a virtual bus, served to other processes as socketcand on 127.0.0.1; every `modbus-rtu` link is served
 on a pty pair, every `ble` link as a bumble GATT peripheral (JBD/JK/Daly) on the in-process radio or

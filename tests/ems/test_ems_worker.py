@@ -12,6 +12,7 @@ from app.core.clock import ManualClock
 from app.core.commands import Command, CommandRouter, CommandStatus
 from app.core.databus import DataBus
 from app.core.errors import UserError
+from app.core.events import EventJournal, Severity
 from app.core.sample import Quality, Sample
 from app.ems.settings import EmsSettings, with_param
 from app.ems.worker import EmsThread
@@ -19,11 +20,12 @@ from tests.support import make_site, wait_for
 
 
 class FakePcs:
-    """Owns site.pcs1 on the router like a driver would: accepts writes and records them."""
+    """Owns site.pcs1 (or `prefix`) on the router like a driver would: accepts writes and records them."""
 
-    def __init__(self, router: CommandRouter):
-        self.q = router.register("site.pcs1")
+    def __init__(self, router: CommandRouter, prefix: str = "site.pcs1"):
+        self.q = router.register(prefix)
         self.writes: list[float] = []
+        self.commands: list[Command] = []
 
     def drain(self) -> list[float]:
         while True:
@@ -32,6 +34,7 @@ class FakePcs:
             except queue.Empty:
                 return self.writes
             self.writes.append(p.command.value)
+            self.commands.append(p.command)
             p.reply(CommandStatus.ACCEPTED, readback=p.command.value)
 
 
@@ -147,6 +150,66 @@ def test_grid_loss_switches_to_islanding(plant):
     ems.cycle()
     assert bus.get("site.ems.island_state").value == "isolating"
     assert bus.get("site.ems.setpoint_kw").value == 0.0
+
+
+def _written(owner) -> list[tuple[str, object]]:
+    owner.drain()
+    return [(c.target, c.value) for c in owner.commands]
+
+
+def test_islanding_writes_breaker_feeder_and_pcs_mode_once_each_and_waits_for_their_status(plant):
+    site, clock, bus, router, pcs = plant
+    meter = FakePcs(router, "site.meter")
+    ems = EmsThread(site, bus, router, clock, mode="manual", settings=EmsSettings(manual_kw=3.0))
+    healthy(bus, clock, **{"site.meter.breaker_closed": True, "site.pcs1.state": 1})
+    ems.cycle()
+    assert _written(meter) == [] and _written(pcs) == [("site.pcs1.active_power_setpoint_kw", 3.0)]
+    publish(bus, clock, {"site.meter.grid_available": False})
+    ems.cycle()
+    clock.advance(1.0)
+    healthy(bus, clock, **{"site.meter.grid_available": False, "site.meter.breaker_closed": True, "site.pcs1.state": 0})
+    ems.cycle()                                           # breaker still reads closed: no black start yet
+    assert bus.get("site.ems.island_state").value == "isolating"
+    assert _written(meter) == [("site.meter.breaker_command", 0), ("site.meter.load_feeder_enable", 0)]
+    publish(bus, clock, {"site.meter.breaker_closed": False})
+    ems.cycle()
+    assert bus.get("site.ems.island_state").value == "energising"
+    assert _written(pcs)[-1] == ("site.pcs1.operating_mode", 1)
+    cmd = pcs.commands[-1]
+    assert cmd.user == "ems" and cmd.reason == "EMS islanding: energising"
+
+
+def test_a_held_pcs_gets_no_islanding_command(plant):
+    site, clock, bus, router, pcs = plant
+    meter = FakePcs(router, "site.meter")
+    ems = EmsThread(site, bus, router, clock, mode="manual", settings=EmsSettings(manual_kw=3.0))
+    lost = {"site.meter.grid_available": False, "site.meter.breaker_closed": False}
+    for _ in range(3):
+        healthy(bus, clock, hold=True, **lost)
+        ems.cycle()
+        clock.advance(1.0)
+    assert bus.get("site.ems.island_state").value == "shed"
+    assert "no PCS free (protection hold)" in bus.get("site.ems.why").value
+    assert _written(pcs) == []                            # not even the shed's grid-following mode
+    assert _written(meter) == [("site.meter.breaker_command", 0), ("site.meter.load_feeder_enable", 0)]
+
+
+def test_a_breaker_that_does_not_open_raises_one_alarm_event(plant):
+    site, clock, bus, router, pcs = plant
+    meter, journal = FakePcs(router, "site.meter"), EventJournal()
+    ems = EmsThread(site, bus, router, clock, mode="manual", journal=journal,
+                    settings=EmsSettings(manual_kw=3.0, island_device_timeout_s=5.0))
+    lost = {"site.meter.grid_available": False, "site.meter.breaker_closed": True}
+    for _ in range(8):
+        healthy(bus, clock, **lost)
+        ems.cycle()
+        clock.advance(1.0)
+    assert bus.get("site.ems.island_state").value == "shed" and meter.drain()
+    alarms = [e for e in journal.since(0) if e.kind == "island_alarm"]
+    assert len(alarms) == 1 and alarms[0].severity == Severity.ALARM
+    assert "grid breaker not reported open within 5 s" in alarms[0].message
+    assert [e.message.split(":")[0] for e in journal.since(0) if e.kind == "island"] == [
+        "connected -> isolating", "isolating -> shed"]
 
 
 def test_mpc_plans_from_seeded_history_and_falls_back_to_rules_without(plant):

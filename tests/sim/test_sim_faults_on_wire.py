@@ -240,15 +240,22 @@ def grid_loss(wire: Wire) -> None:
     wire.inject("grid_loss")
     wire.step(10.0)
     assert wire.read(f"{METER}.grid_available") is False and wire.read(f"{METER}.grid_kw") == 0.0
+    # breaker still closed, PCS grid-following: the site blacks out
+    assert (wire.read(f"{PCS}.state"), wire.read(f"{PCS}.active_power_kw")) == (0, 0.0)
+    assert (wire.read(f"{PCS}.grid_frequency_hz"), wire.read(f"{METER}.pv_kw")) == (0.0, 0.0)
+    wire.command(f"{METER}.breaker_command", 0)                             # black start over the wire
+    wire.command(f"{PCS}.operating_mode", 1)
+    wire.step(10.0)
+    assert wire.read(f"{METER}.breaker_closed") is False
     demand = wire.read(f"{METER}.load_kw") - wire.read(f"{METER}.pv_kw")
     assert demand > 0.5
     assert wire.read(f"{PCS}.state") == 3                                   # island: forming the grid
     assert wire.read(f"{PCS}.active_power_kw") == pytest.approx(-demand, abs=0.25)
-    assert wire.read(f"{METER}.grid_frequency_hz") < NOMINAL_HZ - 0.005     # with a droop
+    assert wire.read(f"{PCS}.grid_frequency_hz") < NOMINAL_HZ - 0.005      # droop below its +3 kW reference
     wire.inject("pcs_trip:pcs=pcs1")                                        # nothing forms it: blackout
     wire.step(1.0)
     assert (wire.read(f"{PCS}.state"), wire.read(f"{PCS}.active_power_kw")) == (2, 0.0)
-    assert (wire.read(f"{METER}.grid_frequency_hz"), wire.read(f"{METER}.pv_kw")) == (0.0, 0.0)
+    assert (wire.read(f"{PCS}.grid_frequency_hz"), wire.read(f"{METER}.pv_kw")) == (0.0, 0.0)
 
 
 CHECKS = {f.__name__: f for f in (cell_drift, internal_short, thermal_runaway, sensor_stuck, sensor_open,
