@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="inject a plant fault, e.g. cell_drift:rack=site.bess1.rack01,cell=12,rate_v_per_min=0.02 "
                         "(repeatable; kinds: cell_drift internal_short thermal_runaway sensor_stuck sensor_open "
                         "sensor_zero current_offset contactor_welded bms_reboot hvac_fail pcs_trip grid_loss)")
+    c.add_argument("--replay", action="append", default=[], metavar="LINK=CAPTURE",
+                   help="serve LINK from a capture of its raw traffic instead of the plant (repeatable): "
+                        "candump log for can, '<time> <tx|rx> <hex>' lines for ble, modbus-tcp and modbus-rtu")
+    c.add_argument("--replay-speed", type=float, default=1.0, metavar="X",
+                   help="replay timed captures (can, ble notifications) X times faster (default 1)")
+    c.add_argument("--replay-loop", action="store_true", help="start a can capture again when it ends")
     c.add_argument("--duration", type=float, help="stop after S seconds")
     c = cmd("decode", "decode one raw BMS frame to canonical JSON")
     c.add_argument("protocol")
@@ -138,11 +144,13 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     from app.core.clock import ScaledClock, SystemClock
     from app.core.site import load_site
     from app.sim.plant_faults import PlantFaultInjector, parse_fault
+    from app.sim.replay import install_replays
     from app.sim.simulator import Simulator
     site = load_site(args.site)
     faults = [parse_fault(spec, site) for spec in args.fault]
     clock = ScaledClock(site.simulator.speed) if site.simulator.speed != 1 else SystemClock()
     sim = Simulator(site, clock)
+    replays = install_replays(sim, args.replay, args.replay_speed, args.replay_loop)
     injector = PlantFaultInjector.for_simulator(sim)
     for fault in faults:
         injector.inject(fault)
@@ -152,8 +160,12 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     stop = _stop_on_signals()
     if args.duration is not None:
-        threading.Timer(args.duration, stop.set).start()
-    endpoints = ", ".join(f"{link.name}={link.address}" for link in site.links if link.kind in ("modbus-tcp", "can"))
+        timer = threading.Timer(args.duration, stop.set)
+        timer.daemon = True                     # a signal may end the run first: do not wait for the timer
+        timer.start()
+    notes = {name: f" (replay of {capture})" for name, capture in replays.items()}
+    endpoints = ", ".join(f"{link.name}={link.address}{notes.get(link.name, '')}" for link in site.links
+                          if link.kind in ("modbus-tcp", "can") or link.name in notes)
     print(f"simulator for '{site.name}' serving {endpoints}", flush=True)
     sim.run(stop)
     return 0

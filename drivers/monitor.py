@@ -1,7 +1,9 @@
 """Raw-frame monitor and recorder of one link: the last frames in memory (for the diagnostics screen)
 and, while recording, every frame appended to a capture file: one line per frame,
-`<wall time> <tx|rx> <hex>` (Modbus, serial, BLE) or, for CAN, candump's log format
-`(<wall time>) <channel> <ID>#<HEX>`. Called from the link's thread (or the BLE loop); thread-safe."""
+`<wall time> <tx|rx> <hex>` (Modbus, serial, BLE; read back by drivers/capture.py) or, for CAN,
+candump's log format `(<wall time>) <channel> <ID>#<DATA>` (drivers/can/candump.py). The simulator
+replays either as the link's peer (app/sim/replay.py). Called from the link's thread (or the BLE
+loop); thread-safe."""
 from __future__ import annotations
 
 import collections
@@ -20,12 +22,20 @@ class FrameMonitor:
         self._file: TextIO | None = None
         self.path: Path | None = None
 
-    def frame(self, direction: str, data: bytes, can_id: int | None = None) -> None:
+    def frame(self, direction: str, data: bytes) -> None:
+        """One frame written (tx) or received (rx)."""
         t = self._wall()
-        text = f"{can_id:03X}#{data.hex().upper()}" if can_id is not None else data.hex()
+        text = data.hex()
+        self._add(t, direction, text, f"{t:.6f} {direction} {text}\n")
+
+    def can_frame(self, text: str) -> None:
+        """One received CAN frame as candump's `ID#DATA` (drivers.can.candump.frame_text)."""
+        t = self._wall()
+        self._add(t, "rx", text, f"({t:.6f}) {self.channel} {text}\n")
+
+    def _add(self, t: float, direction: str, text: str, line: str) -> None:
         self.frames.append((t, direction, text))
         if self._file is not None:
-            line = f"({t:.6f}) {self.channel} {text}\n" if can_id is not None else f"{t:.6f} {direction} {text}\n"
             with self._lock:
                 if self._file is not None:
                     self._file.write(line)

@@ -6,6 +6,9 @@ import socket
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from app.core.clock import SystemClock
 from app.core.commands import CommandRouter
 from app.core.databus import DataBus
@@ -136,3 +139,45 @@ def running(stack: Stack, *workers):
         yield
     finally:
         assert stack.supervisor.stop_all(["drivers"]) == []
+
+
+def rack_values(stack: Stack, rack: str) -> dict:
+    """Latest value of every point of `rack` (e.g. site.bess1.rack01)."""
+    return {p: s.value for p, s in stack.bus.snapshot().items() if p.startswith(f"{rack}.")}
+
+
+def same_values(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+class Trail:
+    """Every value published at `point` from construction on, in order."""
+
+    def __init__(self, bus: DataBus, point: str) -> None:
+        self._sub = bus.subscribe(point)
+        self._values: list = []
+
+    def values(self) -> list:
+        while not self._sub.queue.empty():
+            self._values.append(self._sub.queue.get_nowait()[1].value)
+        return list(self._values)
+
+    def distinct(self) -> list:
+        """The values with consecutive repeats collapsed."""
+        out: list = []
+        for v in self.values():
+            if not out or not np.array_equal(out[-1], v):
+                out.append(v)
+        return out
+
+
+def assert_fields(stack: Stack, rack: str, expected: dict) -> None:
+    """The rack's points equal canonical decoder fields (lists arrive comma-joined or as vectors)."""
+    for name, want in expected.items():
+        got = stack.value(f"{rack}.{name}")
+        if name in ("alarms", "balancing_cells"):
+            assert got == ",".join(str(v) for v in want), name
+        elif isinstance(want, list):
+            np.testing.assert_allclose(got, want, atol=1e-6, err_msg=name)
+        else:
+            assert got == pytest.approx(want), name

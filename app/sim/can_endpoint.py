@@ -2,14 +2,12 @@
 frames of resources/dbc (cantools), broadcast on a python-can bus.
 
 `CanEndpoint` turns one RackModel into one cycle of frames. `CanSimLink` is the simulator's side of
-one `can` site link: a broadcaster thread sends every endpoint's cycle each `period_s` on a virtual
-bus, and for `options.interface = "socketcand"` a SocketcandServer on the link's host:port serves that
-bus under the link's channel name, so a driver in another thread or process connects over loopback.
+one `can` site link (a CanPeerLink: virtual bus, socketcand for other processes): a broadcaster
+thread sends every endpoint's cycle each `period_s`.
 """
 from __future__ import annotations
 
 import logging
-import threading
 from contextlib import AbstractContextManager, nullcontext
 
 import can
@@ -19,9 +17,9 @@ from app.core.chemistry import get_chemistry
 from app.core.clock import Clock
 from app.core.errors import ConfigError
 from app.core.site import Link
+from app.sim.can_peer import CanPeerLink
 from app.sim.plant import RackModel
 from app.sim.register_points import CURRENT_LIMIT_C_RATE
-from app.sim.socketcand_server import SocketcandServer
 from drivers.bms import pylon_can
 from drivers.can.layout import (CELL_TEMPERATURES, CELL_VOLTAGES, MAX_CELLS, MAX_UNIT_ID, PYLON_IDS, encode_cell_frames,
                                 frame_id)
@@ -88,66 +86,18 @@ def broadcast_period_s(link: Link) -> float:
     return min(1.0, link.poll_period_s / 2)
 
 
-class CanSimLink:
-    """The simulator's end of one `can` link: start()/stop()/running like the Modbus server threads.
+class CanSimLink(CanPeerLink):
+    """The simulator's end of one `can` link (app/sim/can_peer.py): every endpoint's cycle each `period_s`.
 
-    `lock` (the Simulator's step lock) is held while a cycle is built from the plant. The frames go on
-    a virtual bus: channel = link.address for `interface = "virtual"` (the driver opens the same
-    in-process channel), or a private channel served by socketcand on options.host:options.port under
-    the name link.address for `interface = "socketcand"`."""
+    `lock` (the Simulator's step lock) is held while a cycle is built from the plant."""
 
     def __init__(self, link: Link, models: list[RackModel], clock: Clock, period_s: float | None = None,
                  lock: AbstractContextManager | None = None) -> None:
-        interface = link.options.get("interface", "socketcan")
-        if interface not in ("virtual", "socketcand"):
-            raise ConfigError(f"link '{link.name}': options.interface: the simulator serves a can link only "
-                              f"as \"virtual\" or \"socketcand\", not {interface!r}")
-        self.link, self.clock = link, clock
-        self.name = f"sim-{link.name}"
+        super().__init__(link, f"sim-{link.name}")
+        self.clock = clock
         self.period_s = broadcast_period_s(link) if period_s is None else period_s
         self.endpoints = [CanEndpoint(m) for m in models]
         self._lock = lock if lock is not None else nullcontext()
-        self.server: SocketcandServer | None = None
-        if interface == "socketcand":
-            self.channel = f"esms-sim-{link.name}"
-            port = link.options.get("port")
-            if not isinstance(port, int):
-                raise ConfigError(f"link '{link.name}': options.port: a socketcand link needs a TCP port")
-            self.server = SocketcandServer(link.options.get("host", "127.0.0.1"), port,
-                                           {link.address: {"interface": "virtual", "channel": self.channel}},
-                                           name=f"{self.name}-socketcand")
-        else:
-            self.channel = link.address
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
-
-    def start(self) -> None:
-        """Start broadcasting (and serving); returns once the server listens."""
-        if self.running:
-            return
-        bus = can.Bus(interface="virtual", channel=self.channel)
-        if self.server is not None:
-            try:
-                self.server.start()
-            except OSError:
-                bus.shutdown()
-                raise
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._broadcast, args=(bus,), name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop broadcasting and serving: a connected driver sees its link go silent / closed."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self.server is not None:
-            self.server.stop()
 
     def send_cycle(self, bus: can.BusABC) -> int:
         """Build every endpoint's cycle under the lock, then send it; returns the frame count."""
@@ -157,11 +107,8 @@ class CanSimLink:
             bus.send(msg)
         return len(frames)
 
-    def _broadcast(self, bus: can.BusABC) -> None:
-        try:
-            while not self._stop.is_set():
-                started = self.clock.monotonic()
-                self.send_cycle(bus)
-                self.clock.wait(self._stop, max(0.0, self.period_s - (self.clock.monotonic() - started)))
-        finally:
-            bus.shutdown()
+    def _send(self, bus: can.BusABC) -> None:
+        while not self._stop.is_set():
+            started = self.clock.monotonic()
+            self.send_cycle(bus)
+            self.clock.wait(self._stop, max(0.0, self.period_s - (self.clock.monotonic() - started)))

@@ -112,6 +112,13 @@ class Simulator:
         """Link name -> its server thread (for app/sim/faults.py)."""
         return dict(self._servers)
 
+    def replace_server(self, link: str, server) -> None:
+        """Serve `link` with `server` instead of the plant (a capture replay, app/sim/replay.py);
+        call before start_endpoints()."""
+        if link not in self._servers:
+            raise KeyError(f"the simulator serves no link '{link}'")
+        self._servers[link] = server
+
     def start_endpoints(self, link: str | None = None) -> None:
         """Start serving every link (or only `link`); returns once they listen."""
         for name, server in self._servers.items():

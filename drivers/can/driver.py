@@ -37,6 +37,7 @@ from drivers import bms
 from drivers.base import Driver, LinkError
 from drivers.can.assembler import CellVectorAssembler
 from drivers.can.bus import BusConfig, bus_config, open_bus
+from drivers.can.candump import frame_text
 from drivers.can.layout import (MAX_CELLS, MAX_UNIT_ID, PYLON_IDS, CellFrame, cell_frames, decode_cell_frame,
                                 split_id)
 
@@ -127,7 +128,8 @@ class CanDriver(Driver):
 
     def _on_frame(self, msg: can.Message) -> None:
         """Decode one frame into `_values`; bad frames are counted, never raised."""
-        self.monitor.frame("rx", bytes(msg.data), can_id=msg.arbitration_id)
+        self.monitor.can_frame(frame_text(msg.arbitration_id, bytes(msg.data), msg.is_extended_id,
+                                          msg.is_remote_frame, msg.is_error_frame))
         if msg.is_error_frame:
             self.stats.error(f"CAN error frame 0x{msg.arbitration_id:X}")
             return

@@ -2,6 +2,7 @@
 
 Written by the driver's pymodbus trace hooks (client side: tx = request, rx = what came back, including
 corrupt bytes); read back by the replay server (replay.py) so a field capture becomes a regression test.
+The reader also takes the raw-frame recorder's lines, `<unix time> <tx|rx> <hex>` (drivers/monitor.py).
 """
 from __future__ import annotations
 
@@ -52,12 +53,16 @@ class TrafficRecorder:
             self._file.close()
 
 
-def read_capture(path: str | Path) -> tuple[str, list[CapturedFrame]]:
-    """(link kind, frames) of a capture file. Raises UserError naming the file and line."""
+def read_capture(path: str | Path, kind: str = "modbus-tcp") -> tuple[str, list[CapturedFrame]]:
+    """(link kind, frames) of a capture file; `kind` unless its header names one. Raises UserError
+    naming the file and line."""
     path = Path(path)
-    kind = "modbus-tcp"
     frames = []
-    for no, line in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the capture: {exc}") from None
+    for no, line in enumerate(lines, 1):
         line = line.strip()
         if line.startswith(HEADER):
             kind = dict(p.split("=", 1) for p in line[len(HEADER):].split() if "=" in p).get("kind", kind)
@@ -65,10 +70,15 @@ def read_capture(path: str | Path) -> tuple[str, list[CapturedFrame]]:
         if not line or line.startswith("#"):
             continue
         try:
-            t, direction, unit, hexdata = line.split()
+            fields = line.split()
+            if len(fields) not in (3, 4):
+                raise ValueError(f"{len(fields)} fields")
+            t, direction, hexdata = fields[0], fields[1], fields[-1]
             if direction not in ("tx", "rx"):
                 raise ValueError(f"direction '{direction}' is not tx or rx")
-            frames.append(CapturedFrame(float(t), direction, int(unit), bytes.fromhex(hexdata)))
+            data = bytes.fromhex(hexdata)
+            unit = int(fields[2]) if len(fields) == 4 else frame_unit(kind, data)
+            frames.append(CapturedFrame(float(t), direction, unit, data))
         except ValueError as exc:
-            raise UserError(f"{path}:{no}: not a capture line (time tx|rx unit hex): {exc}") from None
+            raise UserError(f"{path}:{no}: not a capture line (time tx|rx [unit] hex): {exc}") from None
     return kind, frames

@@ -2,7 +2,6 @@
 capture of raw frames) and in the driver's link statistics and point quality."""
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest
