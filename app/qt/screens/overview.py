@@ -27,7 +27,7 @@ def _fmt(sample: Sample | None, fmt: str, unit: str) -> tuple[str, str]:
 class _Box(QtWidgets.QFrame):
     """A plant object on the power-flow line: title and labelled value rows."""
 
-    def __init__(self, title: str, rows: list[str]) -> None:
+    def __init__(self, title: str, rows: list[str], max_width: int = 420, lines: int = 1) -> None:
         super().__init__()
         self.setObjectName("plantBox")
         lay = QtWidgets.QFormLayout(self)
@@ -39,7 +39,8 @@ class _Box(QtWidgets.QFrame):
             label = QtWidgets.QLabel("--")
             label.setObjectName("value")
             label.setWordWrap(True)
-            label.setMaximumWidth(420)
+            label.setMaximumWidth(max_width)
+            label.setMinimumHeight(lines * label.fontMetrics().lineSpacing())
             lay.addRow(row, label)
             self.values[row] = label
 
@@ -76,7 +77,7 @@ class OverviewScreen(QtWidgets.QWidget):
         flow.addWidget(self._arrow())
         flow.addWidget(self.site_box)
         flow.addStretch(1)
-        self.mode = _Box("DISPATCH", ["Mode", "Why"])
+        self.mode = _Box("DISPATCH", ["Mode", "Why"], max_width=16777215, lines=2)   # the why: full width
         outer.addWidget(self.mode)
         links = QtWidgets.QGroupBox("Links")
         self.links = QtWidgets.QFormLayout(links)
