@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from app.core.errors import UserError
 
+T = TypeVar("T")
 # A recorded answer: (seconds after the request, bytes received) per frame.
 Answer = tuple[tuple[float, bytes], ...]
 
@@ -21,26 +23,35 @@ class RawFrame:
     data: bytes
 
 
-def read_frames(path: str | Path) -> list[RawFrame]:
-    """Every frame of a capture, in file order. UserError names the file and line."""
+def parse_lines(path: str | Path, what: str, parse: Callable[[str], T]) -> list[T]:
+    """`parse` applied to every line of a text capture but blanks and `#` comments, in file order.
+    A line `parse` refuses (ValueError) or an unreadable file is a UserError naming the file and line."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="ascii").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the capture: {exc}") from None
-    frames = []
+        raise UserError(f"{path}: cannot read the {what}: {exc}") from None
+    out = []
     for no, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         try:
-            t, direction, hexdata = line.split()
-            if direction not in ("tx", "rx"):
-                raise ValueError(f"direction '{direction}' is not tx or rx")
-            frames.append(RawFrame(float(t), direction, bytes.fromhex(hexdata)))
+            out.append(parse(line))
         except ValueError as exc:
-            raise UserError(f"{path}:{no}: not a capture line (<time> <tx|rx> <hex>): {exc}") from None
-    return frames
+            raise UserError(f"{path}:{no}: not a {what} line: {exc}: {line.strip()[:60]!r}") from None
+    return out
+
+
+def read_frames(path: str | Path) -> list[RawFrame]:
+    """Every frame of a capture (`<time> <tx|rx> <hex>`), in file order; UserError names file and line."""
+    return parse_lines(path, "capture", _raw_frame)
+
+
+def _raw_frame(line: str) -> RawFrame:
+    t, direction, hexdata = line.split()
+    if direction not in ("tx", "rx"):
+        raise ValueError(f"direction '{direction}' is not tx or rx")
+    return RawFrame(float(t), direction, bytes.fromhex(hexdata))
 
 
 def answers_by_request(frames: list[RawFrame]) -> dict[bytes, list[Answer]]:

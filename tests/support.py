@@ -181,3 +181,22 @@ def assert_fields(stack: Stack, rack: str, expected: dict) -> None:
             np.testing.assert_allclose(got, want, atol=1e-6, err_msg=name)
         else:
             assert got == pytest.approx(want), name
+
+
+def driver_polls(site: Site, link, n: int, between=lambda: None, monitor_to: Path | None = None) -> list[dict]:
+    """`n` polls of a fresh driver for `link` (calling `between` after each; its raw-frame monitor
+    recording to `monitor_to` if given), then closed."""
+    from drivers.registry import build_driver
+    driver = build_driver(site, link, DataBus(), CommandRouter(), EventJournal(), SystemClock())
+    if monitor_to is not None:
+        driver.monitor.start_recording(monitor_to)
+    driver.open()
+    try:
+        out = []
+        for _ in range(n):
+            out.append(driver.poll())
+            between()
+        return out
+    finally:
+        driver.close()
+        driver.on_stopped()

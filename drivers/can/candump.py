@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.errors import UserError
+from drivers.capture import parse_lines
 
 ERROR_FLAG = 0x20000000
 STANDARD_MAX, EXTENDED_MAX = 0x7FF, 0x1FFFFFFF
@@ -76,17 +76,4 @@ def _hex(text: str) -> bytes:
 
 def read_log(path: str | Path) -> list[LoggedFrame]:
     """Every frame of a candump log, in file order. UserError names the file and line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="ascii").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the candump log: {exc}") from None
-    frames = []
-    for no, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            frames.append(parse_line(line))
-        except ValueError as exc:
-            raise UserError(f"{path}:{no}: not a candump log line: {exc}: {line.strip()[:60]!r}") from None
-    return frames
+    return parse_lines(path, "candump log", parse_line)

@@ -6,33 +6,13 @@ import numpy as np
 import pytest
 
 from app.core.clock import SystemClock
-from app.core.commands import CommandRouter
-from app.core.databus import DataBus
 from app.core.errors import UserError
-from app.core.events import EventJournal
 from app.core.site import Link, parse_site
 from app.sim.replay import replay_server
 from app.sim.simulator import Simulator
 from drivers.modbus.recording import read_capture
 from drivers.modbus.replay import ModbusReplayServerThread
-from drivers.registry import build_driver
-from support import free_port, make_site, site_text
-
-
-def _polls(site, link, n, between=lambda: None, monitor_to=None):
-    driver = build_driver(site, link, DataBus(), CommandRouter(), EventJournal(), SystemClock())
-    if monitor_to is not None:
-        driver.monitor.start_recording(monitor_to)
-    driver.open()
-    try:
-        out = []
-        for _ in range(n):
-            out.append(driver.poll())
-            between()
-        return out
-    finally:
-        driver.close()
-        driver.on_stopped()
+from support import driver_polls, free_port, make_site, site_text
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -47,8 +27,8 @@ def test_a_recorded_session_replays_to_the_same_decoded_values(tmp_path):
     bms1 = next(lk for lk in site.links if lk.name == "bms1")
     capture = tmp_path / "field-capture.log"
     try:
-        recorded = _polls(site, Link(bms1.name, bms1.kind, bms1.address, options={"record": str(capture)}), 4,
-                          between=lambda: sim.step(5.0))
+        recorded = driver_polls(site, Link(bms1.name, bms1.kind, bms1.address, options={"record": str(capture)}), 4,
+                                between=lambda: sim.step(5.0))
     finally:
         sim.stop_endpoints()
     assert not _same(recorded[0], recorded[-1])
@@ -60,7 +40,7 @@ def test_a_recorded_session_replays_to_the_same_decoded_values(tmp_path):
     replay = ModbusReplayServerThread(capture, "127.0.0.1", port)
     replay.start()
     try:
-        replayed = _polls(site, Link("bms1", "modbus-tcp", f"127.0.0.1:{port}"), 4)
+        replayed = driver_polls(site, Link("bms1", "modbus-tcp", f"127.0.0.1:{port}"), 4)
     finally:
         replay.stop()
     assert all(_same(r, p) for r, p in zip(recorded, replayed))
@@ -89,8 +69,8 @@ def test_captures_of_both_recorders_replay_on_their_link_kind(kind, tmp_path):
     bms1 = site.link("bms1")
     record, monitor = tmp_path / "record.log", tmp_path / "monitor.log"
     try:
-        recorded = _polls(site, Link(bms1.name, kind, bms1.address, options={**bms1.options, "record": str(record)}),
-                          3, between=lambda: sim.step(5.0), monitor_to=monitor)
+        recorded = driver_polls(site, Link(bms1.name, kind, bms1.address, options={**bms1.options, "record": str(record)}),
+                                3, between=lambda: sim.step(5.0), monitor_to=monitor)
     finally:
         sim.stop_endpoints()
     assert not _same(recorded[0], recorded[-1])
@@ -101,7 +81,7 @@ def test_captures_of_both_recorders_replay_on_their_link_kind(kind, tmp_path):
         replay = replay_server(site, replay_link, capture)
         replay.start()
         try:
-            replayed = _polls(site, replay_link, 3)
+            replayed = driver_polls(site, replay_link, 3)
         finally:
             replay.stop()
         assert all(_same(r, p) for r, p in zip(recorded, replayed)), capture.name

@@ -12,13 +12,10 @@ import numpy as np
 import pytest
 
 from app.core.clock import SystemClock
-from app.core.commands import CommandRouter
-from app.core.databus import DataBus
-from app.core.events import EventJournal
 from app.core.site import Link, load_site
 from app.sim.simulator import Simulator
 from drivers.registry import build_driver
-from support import Stack, assert_fields, free_port, running, same_values, site_text, wait_for
+from support import Stack, assert_fields, driver_polls, free_port, running, same_values, site_text, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -47,20 +44,6 @@ def _esms(*args: str, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
-def _polls(site, link: Link, n: int, between=lambda: None) -> list[dict]:
-    driver = build_driver(site, link, DataBus(), CommandRouter(), EventJournal(), SystemClock())
-    driver.open()
-    try:
-        out = []
-        for _ in range(n):
-            out.append(driver.poll())
-            between()
-        return out
-    finally:
-        driver.close()
-        driver.on_stopped()
-
-
 def _expected(fixture: str, source: str) -> dict:
     frames = json.loads((FIXTURES / "bms" / fixture).read_text())
     return {k: v for f in frames if source in f["source"] for k, v in f["expected"].items()}
@@ -77,8 +60,8 @@ def test_sim_replays_can_ble_and_modbus_captures_to_real_drivers(tmp_path):
     sim.plant.pcs["pcs1"].setpoint_kw = 20.0
     sim.start_endpoints("pcs1")
     try:
-        recorded = _polls(site, Link(pcs1.name, pcs1.kind, pcs1.address, options={"record": str(capture)}), 3,
-                          between=lambda: sim.step(60.0))
+        recorded = driver_polls(site, Link(pcs1.name, pcs1.kind, pcs1.address, options={"record": str(capture)}), 3,
+                                between=lambda: sim.step(60.0))
     finally:
         sim.stop_endpoints()
     assert not same_values(recorded[0], recorded[-1])
@@ -90,7 +73,7 @@ def test_sim_replays_can_ble_and_modbus_captures_to_real_drivers(tmp_path):
         banner = proc.stdout.readline()
         assert "serving" in banner and "bms1=can0 (replay of" in banner and "pcs1=127.0.0.1" in banner, (
             banner + proc.stderr.read() if proc.poll() is not None else banner)
-        assert [same_values(r, p) for r, p in zip(recorded, _polls(site, pcs1, 3))] == [True] * 3
+        assert [same_values(r, p) for r, p in zip(recorded, driver_polls(site, pcs1, 3))] == [True] * 3
         stack = Stack()
         drivers = [build_driver(site, site.link(name), stack.bus, stack.router, stack.journal, stack.clock)
                    for name in ("bms1", "pack1")]
