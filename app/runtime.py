@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -116,7 +117,7 @@ class Runtime:
             text = format(s.value, fmt)
             return text if s.quality.usable else f"{text}({s.quality.value})"
 
-        parts = [f"{self.clock.time():.0f}"]
+        parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.clock.time()))]
         for p in self.site.pcs:
             parts.append(f"{p.id} {val(f'site.{p.id}.active_power_kw', '+.1f')} kW")
         for b in self.site.bess:

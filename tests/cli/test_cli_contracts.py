@@ -2,6 +2,7 @@
 exit 2 with one line on stderr and no traceback."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def test_headless_run_prints_one_status_line_per_second_and_exits_0(tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 4
     assert "bess1 SOC" in lines[-1] and "links bms1:ONLINE pcs1:ONLINE" in lines[-1]
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| ", lines[-1])       # local time first
     assert (tmp_path / "d" / "historian.sqlite").is_file()
 
 
