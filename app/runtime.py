@@ -64,7 +64,7 @@ class Runtime:
         self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
         self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems,
                                   history=ems_history, journal=self.journal) if dispatch else None
-        self.aggregator = BessAggregator(site, self.bus, clock)
+        self.aggregator = BessAggregator(site, self.bus, clock, sources=self.protection.sources)
         self.overrides = PointOverrides(self.bus, self.router, self.journal, clock)
         self.estimation = EstimationThread(site, self.bus, clock, router=self.router, journal=self.journal)
         self.security = SecurityService(self.data_dir, clock, security)
@@ -120,14 +120,13 @@ class Runtime:
         parts = [time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.clock.time()))]
         for p in self.site.pcs:
             parts.append(f"{p.id} {val(f'site.{p.id}.active_power_kw', '+.1f')} kW")
-        for b in self.site.bess:
-            volts = [snap.get(f"{r.path}.cell_voltages_v") for r in b.racks]
-            good = [s.value for s in volts if s is not None and s.quality.usable]
+        for b in self.site.bess:                   # cell extremes and racks online: the BESS aggregate
             socs = [snap[f"{r.path}.soc_pct"].value for r in b.racks if f"{r.path}.soc_pct" in snap]
-            cells = f"Vcell {np.min([v.min() for v in good]):.3f}..{np.max([v.max() for v in good]):.3f} V" \
-                if good else "Vcell --"
+            lo, hi = val(f"site.{b.id}.min_cell_voltage_v", ".3f"), val(f"site.{b.id}.max_cell_voltage_v", ".3f")
+            cells = f"Vcell {lo}..{hi} V" if "--" not in (lo, hi) else "Vcell --"
             soc = f"SOC {np.mean(socs):.1f}%" if socs else "SOC --"
-            lost = len(volts) - len(good)
+            online = snap.get(f"site.{b.id}.packs_online")
+            lost = len(b.racks) - (online.value if online is not None else 0)
             parts.append(f"{b.id} {soc} {cells}" + (f" {lost} racks COMM_LOST/STALE" if lost else ""))
         links = " ".join(f"{link.name}:{val(f'site.links.{link.name}.status', 's', '?')}"
                          for link in self.site.links if link.kind != "sim")

@@ -32,10 +32,24 @@ def build_driver(site: Site, link: Link, bus: DataBus, router: CommandRouter, jo
                       f"(available: modbus-tcp, modbus-rtu, can, ble)")
 
 
-def rack_points(site: Site) -> dict[str, frozenset[str] | None]:
-    """Rack path -> the point names its link reports: a Modbus rack's register map points; None for CAN
-    and BLE racks (their decoders carry per-cell vectors). For the protection thread (CellSource)."""
-    from drivers.modbus.regmap import load_regmap
-    kinds = {link.name: link.kind for link in site.links}
-    return {r.path: frozenset(f.point for f in load_regmap(r.regmap).fields)
-            if kinds.get(r.link) in ("modbus-tcp", "modbus-rtu") else None for r in site.racks}
+def rack_points(site: Site) -> dict[str, dict[str, int] | None]:
+    """Rack path -> the points its link reports, each with its values per sample (1: a scalar; a vector:
+    its length): a Modbus rack's register map; a CAN or BLE pack's cell data points (per-cell voltages,
+    temperatures_c of the pack's sensors, per-cell temperatures when the CAN packs send those frames);
+    None for a link kind without a driver. For app/protection/cell_source.py (CellSource.of)."""
+    out: dict[str, dict[str, int] | None] = {}
+    for r in site.racks:
+        link = site.link(r.link)
+        if link.kind in ("modbus-tcp", "modbus-rtu"):
+            from drivers.modbus.regmap import load_regmap
+            out[r.path] = {f.point: (r.modules if f.per_module else r.cell_count) if f.vector else 1
+                           for f in load_regmap(r.regmap).fields}
+        elif link.kind == "can":
+            from drivers.can.layout import pack_points
+            out[r.path] = pack_points(link, r)
+        elif link.kind == "ble":
+            from drivers.ble.config import ble_config
+            out[r.path] = ble_config(link, [x for x in site.racks if x.link == link.name]).pack_points()
+        else:
+            out[r.path] = None
+    return out

@@ -40,13 +40,18 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str
 
 def site_text(bms_port: int, pcs_port: int, racks: int = 2, modules: int = 2, cells: int = 8,
               poll_s: float = 0.2, stale_after_s: float = 1.0, chemistry: str = "lfp", bms_can: bool = False,
-              rack_regmap: str = "rack_generic", capacity_ah: float = 100.0) -> str:
+              rack_regmap: str = "rack_generic", capacity_ah: float = 100.0, can_options: str = "",
+              bms_ble: str = "") -> str:
     """A small site on loopback ports: one PCS link, one BMS link with `racks` racks, simulator on.
     The BMS link is Modbus TCP on `bms_port` (racks with register map `rack_regmap`), or with `bms_can`
-    Pylontech CAN served as socketcand there."""
+    Pylontech CAN served as socketcand there (`can_options`: more link options, e.g.
+    'cell_temperature_frames = false'), or with `bms_ble` (its options, e.g. 'protocol = "jbd"') one
+    BLE pack over bumble's in-process air."""
     rated_kw = round(racks * modules * cells * 3.2 * capacity_ah / 1000 * 0.5, 1)    # a 0.5C PCS
     bms_link = (f'kind = "can"\naddress = "can0"\noptions = {{ interface = "socketcand", host = "127.0.0.1", '
-                f'port = {bms_port} }}' if bms_can else f'kind = "modbus-tcp"\naddress = "127.0.0.1:{bms_port}"')
+                f'port = {bms_port}{", " + can_options if can_options else ""} }}' if bms_can else
+                f'kind = "ble"\naddress = "C0:00:00:00:01:01"\noptions = {{ {bms_ble}, transport = "bumble" }}'
+                if bms_ble else f'kind = "modbus-tcp"\naddress = "127.0.0.1:{bms_port}"')
     rack_lines = ",\n".join(f'  {{ link = "bms1", unit_id = {i + 1}, regmap = "{rack_regmap}" }}' for i in range(racks))
     return f"""
 [site]

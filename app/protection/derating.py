@@ -11,8 +11,9 @@ CVL = series x charge_voltage_v, pulled down by the excess of the highest cell o
 charge_voltage_v (so a high cell cannot climb further in the constant-voltage phase); DVL mirrors it.
 
 A rack that reports only its extremes (app/protection/cell_source.py) passes them as (min, max) pairs
-with their point names (reasons then name the point); one that reports no temperatures passes none,
-and the BMS's own current limits stand in for the temperature factor.
+with their point names (reasons then name the point), one with pack sensors their names
+(`temperatures_c[2]`); one that reports no temperatures passes none, and the BMS's own current limits
+stand in for the temperature factor.
 
 Hysteresis: a limit moves in its safe direction at once and back only by at least one band (or when
 it returns to its ceiling), so noise around a taper point does not chatter. Pure; one object per

@@ -7,14 +7,15 @@ Faults ([plausibility] of the limit file):
   out_of_range  outside the physical range (temperature_min/max_c, voltage_min/max_v)
   jump          change since the last frame larger than max_rate x dt + step_margin
   stuck         unchanged for stuck_after_s while the rack's median sensor moved more than
-                *_stuck_change (the median of the others stands in for the neighbours)
+                *_stuck_change (the median of the others stands in for the neighbours, so only with at
+                least three sensors of the kind: with two, one moving would make the other look stuck)
 A fault is flagged at once and clears only after fault_clear_s of plausible readings. A faulty
 sensor raises a sensor-fault ALARM and is excluded (via the *_ok masks) from the ladder, derating
 and runaway votes, so it is neither mistaken for a fire nor ignored; when more than
 max_faulty_temperature_fraction of the temperature sensors or more than max_faulty_voltage_sensors
 voltage sensors are faulty the rack is degraded: level TRIP (safe decision: isolate the rack).
-A rack that reports only its extremes (app/protection/cell_source.py) gets `names` for its (min, max)
-readings: faults name the point, and there is no stuck check (an extreme has no neighbours).
+Readings may have `names` (app/protection/cell_source.py: a rack's (min, max) extremes, its pack
+sensors `temperatures_c[j]`): faults then name them (an extreme pair is never checked for stuck).
 Pure; one object per rack, called once per frame.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from app.protection.limit_file import PlausibilitySpec
 
 FAULTS = ("", "open_circuit", "rail", "zero_voltage", "out_of_range", "jump", "stuck")
 _OPEN, _RAIL, _ZERO, _RANGE, _JUMP, _STUCK = range(1, 7)
+MIN_STUCK_SENSORS = 3          # the stuck check needs a median of others
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class SensorCheck:
         self._v = _SensorBank(cells)
         self._t = _SensorBank(temperature_sensors)
         self._names = {"voltage": voltage_names, "temperature": temperature_names}
-        self._stuck_after_s = {k: float("inf") if names else spec.stuck_after_s for k, names in self._names.items()}
+        self._stuck_after_s = {k: spec.stuck_after_s if n >= MIN_STUCK_SENSORS else float("inf")
+                               for k, n in (("voltage", cells), ("temperature", temperature_sensors))}
 
     def update(self, frame_time: float, cell_voltages_v: np.ndarray, cell_temperatures_c: np.ndarray) -> SensorHealth:
         """One frame (call when a new frame arrives; frame_time = its source time)."""

@@ -3,7 +3,8 @@ thermal runaway, with the faulty sensors masked out of the last three.
 
 The protection thread keeps one RackCheck per rack and calls step() every cycle with the rack's
 latest samples; the verdict's level is the worst of the four and `cause` says why. A rack that reports
-only its extremes is checked on them (its CellSource; what that leaves out: app/protection/cell_source.py).
+only its extremes is checked on them, one with pack temperature sensors on those, per sensor (its
+CellSource; what that leaves out: app/protection/cell_source.py).
 Pure.
 """
 from __future__ import annotations
@@ -35,16 +36,18 @@ class RackVerdict:
 class RackCheck:
     def __init__(self, limits: LimitSet, capacity_ah: float, rack_number: int, modules: int,
                  cells_per_module: int, temperature_sensors: int, source: CellSource = CellSource()) -> None:
+        """temperature_sensors: the length of a cell temperature vector (the CellSource gives the others)."""
         cells = modules * cells_per_module
         self.rack_number, self.cells_per_module, self.source = rack_number, cells_per_module, source
         v_names = source.voltages if source.voltage_extremes else None
-        t_names = source.temperatures if source.temperature_extremes else None
-        sensors = 2 if t_names else temperature_sensors if source.temperatures else 0
+        t_names = source.temperature_names
+        sensors = (source.pack_sensors if source.temperature_pack else 2 if source.temperature_extremes
+                   else temperature_sensors if source.temperatures else 0)
         self.ladder = RackLadder(limits, capacity_ah, cells)
         self.derating = RackDerating(limits, capacity_ah, cells, rack_number, cells_per_module, v_names, t_names)
-        self._per_cell_thermal = bool(source.temperatures) and not (v_names or t_names)
-        self.thermal = ThermalMonitor(limits.thermal, temperature_sensors, cells) if self._per_cell_thermal else \
-            ThermalMonitor(limits.thermal, 1, 1, (t_names[1] if t_names else "max temperature",))
+        self._per_sensor_thermal = bool(source.temperatures) and not (v_names or source.temperature_extremes)
+        self.thermal = ThermalMonitor(limits.thermal, sensors, cells, t_names) if self._per_sensor_thermal else \
+            ThermalMonitor(limits.thermal, 1, 1, (t_names[1] if source.temperature_extremes else "max temperature",))
         self.sensors = SensorCheck(limits.plausibility, 2 if v_names else cells, sensors, v_names, t_names)
         self._health: SensorHealth | None = None
         self._frame_time = float("-inf")
@@ -68,7 +71,7 @@ class RackCheck:
                                       h.voltage_ok, h.temperature_ok)
         derating = self.derating.evaluate(soc_pct, cell_voltages_v, cell_temperatures_c, pack_voltage_v,
                                           h.voltage_ok, h.temperature_ok, bms_current_limits_a)
-        if self._per_cell_thermal:
+        if self._per_sensor_thermal:
             thermal = self.thermal.update(now, frame_time, cell_temperatures_c, cell_voltages_v, h.temperature_ok,
                                           h.voltage_ok, h2_ppm, co_ppm)
         else:                     # dT/dt of the max temperature; runaway voltage vote: the min cell voltage
@@ -86,12 +89,13 @@ class RackCheck:
                            thermal, h)
 
     def reading(self, quantity: str, index: int) -> str | None:
-        """The rack point of an extreme behind a status (e.g. 'max_cell_voltage_v'); None for a cell,
-        a sensor or a rack-level quantity."""
+        """The rack point behind a status when it is not a cell: an extreme ('max_cell_voltage_v') or a
+        pack sensor ('temperatures_c[2]'); None for a cell, a cell's sensor or a rack-level quantity."""
         if index < 0 or quantity in ("cell_imbalance", "temperature_spread"):
             return None
         if "temperature" in quantity:
-            return self.source.temperatures[index] if self.source.temperature_extremes else None
+            names = self.source.temperature_names
+            return names[index] if names else None
         return self.source.voltages[index] if self.source.voltage_extremes else None
 
     def _ladder_text(self, s) -> str:

@@ -8,8 +8,10 @@ Rack states: NORMAL, TRIPPED (a latched trip alarm of the rack, until an authori
 cause is gone), STALE (data missing/old/bad: safe state while it lasts). A PCS is held at 0 kW while
 any of its racks is STALE, while its BESS is tripped as a whole, while a single faulty rack is being
 isolated (until its contactor reads open), and after an emergency stop. A rack whose link reports only
-min/max cell voltage (and temperature) is checked on those extremes (`rack_points`, from the site's
-register maps; app/protection/cell_source.py says what that leaves out). The alarm manager is owned by
+min/max cell voltage (and temperature) is checked on those extremes, one whose pack reports a few
+temperature sensors (BLE, CAN without per-cell temperature frames) on those sensors (`rack_points`, from
+the site's links; app/protection/cell_source.py). Data missing, stale or of the wrong length is a fault
+(STALE) for the cell voltages and for pack sensors alike. The alarm manager is owned by
 this thread: operator actions reach it as Commands on "site.alarms"; the GUI reads the frozen
 `alarm_summary` / `first_outs` published after every cycle.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +38,11 @@ from app.core.events import Event, EventJournal, Severity
 from app.core.sample import Sample
 from app.core.site import Bess, Rack, Site
 from app.protection.actions import RackCondition, TripPlanner, load_trip_sequence
-from app.protection.cell_source import CellSource
+from app.protection.cell_source import CellSource, RackPoints, cell_sources
 from app.protection.ladder import Level
 from app.protection.limit_file import QUANTITIES, RUNGS, load_limits
 from app.protection.rack_check import RackCheck, RackVerdict
-from app.protection.rules import data_age_fault
+from app.protection.rules import data_age_fault, size_fault
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +102,16 @@ class ProtectionThread:
     name = "protection"
 
     def __init__(self, site: Site, bus: DataBus, router: CommandRouter, journal: EventJournal, clock: Clock,
-                 rack_points: Mapping[str, Collection[str] | None] | None = None) -> None:
-        """rack_points: rack path -> the point names its link declares (drivers.registry.rack_points;
-        None or a missing rack: per-cell vectors)."""
+                 rack_points: Mapping[str, RackPoints | None] | None = None) -> None:
+        """rack_points: rack path -> the points its link declares (drivers.registry.rack_points; None or
+        a missing rack: per-cell vectors); the CellSource of each rack is kept in `sources`."""
         self.site, self.bus, self.router, self.journal, self.clock = site, bus, router, journal, clock
         self.period_s = site.protection.period_s
         self.stale_after_s = site.protection.stale_after_s
         site_text = Path(site.source).read_text(encoding="utf-8") if Path(site.source).is_file() else None
         sequence = load_trip_sequence()
         self.guards: list[_RackGuard] = []
+        self.sources = cell_sources(site, rack_points)
         self.planners: dict[str, TripPlanner] = {}
         self.limits = {}
         for b in site.bess:
@@ -116,9 +119,9 @@ class ProtectionThread:
                                                      site_source=site.source)
             self.planners[b.id] = TripPlanner(b.id, b.pcs, [r.path for r in b.racks], sequence)
             for r in b.racks:
-                source = CellSource.of((rack_points or {}).get(r.path), f"{r.path} (register map '{r.regmap}')")
-                self.guards.append(_RackGuard(r, b, RackCheck(limits, b.cell_capacity_ah, r.number, r.modules,
-                                                             r.cells_per_module, r.cell_count, source)))
+                check = RackCheck(limits, b.cell_capacity_ah, r.number, r.modules, r.cells_per_module, r.cell_count,
+                                  self.sources[r.path])
+                self.guards.append(_RackGuard(r, b, check))
         self.by_path = {g.rack.path: g for g in self.guards}
         self._guard_of_trip = {t: g for g in self.guards for t in g.trip_tags}
         self._published: dict[str, Any] = {}
@@ -150,7 +153,8 @@ class ProtectionThread:
                         g.tag(q, rung), f"{g.rack.path}.{q}", f"{q.replace('_', ' ')} {rung}", RUNG_PRIORITY[rung],
                         limit=level * scale, direction=Direction.HIGH if side == "high" else Direction.LOW,
                         latching=rung == "trip", alarm_class="safety" if rung == "trip" else "process",
-                        group=g.rack.path, unit={"v": "V", "crate": "A", "c": "°C"}[unit]))
+                        group=g.rack.path, unit={"v": "V", "crate": "A", "c": "°C"}[unit],
+                        decimals=1 if unit == "c" else 3))
             for what, text in EXTRA:
                 for rung in ("alarm", "trip"):
                     defs.append(AlarmDefinition(
@@ -235,15 +239,17 @@ class ProtectionThread:
     def _evaluate(self, g: _RackGuard, now: float, wall: float) -> list:
         """Run the rack's rules and feed its alarms (only changes are fed); returns alarm transitions."""
         path, src = g.rack.path, g.source
-        volts = [self.bus.get(f"{path}.{p}") for p in src.voltages]
-        faults = [(data_age_fault(s.recv_mono if s else None, bool(s and s.quality.usable), now, self.stale_after_s),
-                   f"{path}.{p}") for s, p in zip(volts, src.voltages)]
+        required = [self.bus.get(f"{path}.{p}") for p in src.required]
+        faults = [(data_age_fault(s.recv_mono if s else None, bool(s and s.quality.usable), now, self.stale_after_s)
+                   or size_fault(s.value, src.size(p, g.rack.cell_count)), f"{path}.{p}")
+                  for s, p in zip(required, src.required)]
         fault, point = next(((f, p) for f, p in faults if f), (None, g.frame_point))
         if now - self._started < self.stale_after_s and fault == "no data":
             fault = None                              # start-up grace: first poll not in yet
         out = self._feed(g, g.data_tag, fault is not None, fault or "ok", wall, point)
-        if fault or None in volts:
+        if fault or None in required:
             return out
+        volts = required[:len(src.voltages)]
         frame_ts = min(s.source_ts for s in volts)
         fresh = frame_ts > g.frame_ts
         pending = g.verdict is not None and (g.verdict.level > Level.NORMAL or
@@ -290,15 +296,17 @@ class ProtectionThread:
         return self.alarms.evaluate(tag, active, value, wall, point)
 
     def _temperatures(self, g: _RackGuard) -> np.ndarray:
-        """The rack's temperature vector, or (min, max), or nothing; unusable readings are NaN."""
+        """The rack's temperature vector (per cell or per pack sensor), or (min, max), or nothing;
+        unusable readings are NaN."""
         src, path = g.source, g.rack.path
         if not src.temperatures:
             return np.zeros(0, np.float32)
         if src.temperature_extremes:
             return np.array([self._num(f"{path}.{p}", np.nan) for p in src.temperatures], np.float32)
         temps = self.bus.get(f"{path}.{src.temperatures[0]}")
-        return temps.value if temps is not None and temps.quality.usable and temps.value.size == g.rack.cell_count \
-            else np.full(g.rack.cell_count, np.nan, np.float32)
+        n = src.size(src.temperatures[0], g.rack.cell_count)
+        return temps.value if temps is not None and temps.quality.usable and temps.value.size == n \
+            else np.full(n, np.nan, np.float32)
 
     def _num(self, point: str, default):
         s = self.bus.get(point)
@@ -306,8 +314,8 @@ class ProtectionThread:
 
     @staticmethod
     def _point_of(g: _RackGuard, quantity: str, index: int) -> str:
-        """The point an alarm message names: the worst cell's voltage, a sensor, the extreme the rack
-        reports (max_cell_voltage_v), or the rack quantity."""
+        """The point an alarm message names: the worst cell's voltage, a cell's sensor, the extreme the
+        rack reports (max_cell_voltage_v), a pack sensor (temperatures_c[2]), or the rack quantity."""
         extreme = g.check.reading(quantity, index)
         if extreme is not None:
             return f"{g.rack.path}.{extreme}"

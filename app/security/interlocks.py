@@ -3,7 +3,7 @@
 An interlock is any callable `(kind, command, values) -> str | None` returning a refusal reason, or
 None when it has nothing against the command (including commands it does not concern). A value that
 is missing, unusable or NaN refuses the command: an interlock that cannot check does not allow.
-`site_interlocks(site)` builds the standard list for a site; append your own to extend it.
+`site_interlocks(site, sources)` builds the standard list for a site; append your own to extend it.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 from app.core.commands import Command
 from app.core.sample import Sample
 from app.core.site import Site
+from app.protection.cell_source import CellSource
 from app.security.roles import CommandKind
 
 Interlock = Callable[[CommandKind, Command, Mapping[str, Any]], "str | None"]
@@ -59,7 +60,8 @@ class ContactorVoltageMatch:
 
 @dataclass(frozen=True)
 class LfpChargeBelowFreezing:
-    """Refuse charging (positive power setpoint) while any LFP cell is below min_temperature_c."""
+    """Refuse charging (positive power setpoint) while any LFP temperature reading (cells, pack sensors or
+    a rack's min_temperature_c) is below min_temperature_c."""
 
     setpoint_point: str
     temperature_points: tuple[str, ...]
@@ -140,9 +142,12 @@ class SetpointWithinRating:
         return None
 
 
-def site_interlocks(site: Site, max_contactor_diff_v: float = 10.0, soc_floor_pct: float = 5.0
-                    ) -> list[Interlock]:
-    """The standard interlocks of a site, over the rack_generic/pcs_generic point names."""
+def site_interlocks(site: Site, sources: Mapping[str, CellSource] | None = None, max_contactor_diff_v: float = 10.0,
+                    soc_floor_pct: float = 5.0) -> list[Interlock]:
+    """The standard interlocks of a site, over the rack_generic/pcs_generic point names. sources: rack
+    path -> its CellSource (ProtectionThread.sources; missing: per-cell vectors), whose coldest reading the
+    LFP freezing rule checks; a rack without temperatures (SunSpec 802) is left to its BMS's own charge
+    current limit, as protection's derating does."""
     rated = {p.id: p.rated_power_kw for p in site.pcs}
     checks: list[Interlock] = [SetpointWithinRating(f"site.{pcs}.active_power_setpoint_kw", kw)
                                for pcs, kw in rated.items()]
@@ -151,9 +156,9 @@ def site_interlocks(site: Site, max_contactor_diff_v: float = 10.0, soc_floor_pc
         for rack in bess.racks:
             checks.append(ContactorVoltageMatch(f"{rack.path}.contactor_command", f"{rack.path}.pack_voltage_v",
                                                 f"site.{bess.pcs}.dc_voltage_v", max_contactor_diff_v))
-        if bess.chemistry == "lfp":
-            checks.append(LfpChargeBelowFreezing(setpoint, tuple(f"{r.path}.cell_temperatures_c"
-                                                                 for r in bess.racks)))
+        cold = tuple(f"{r.path}.{p}" for r in bess.racks for p in (sources or {}).get(r.path, CellSource()).coldest)
+        if bess.chemistry == "lfp" and cold:
+            checks.append(LfpChargeBelowFreezing(setpoint, cold))
         checks.append(DischargeBelowSocFloor(setpoint, tuple(f"{r.path}.soc_pct" for r in bess.racks),
                                              soc_floor_pct))
     checks.append(ClearTripWhileCausePersists())

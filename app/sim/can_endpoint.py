@@ -1,5 +1,6 @@
 """The plant's racks as CAN BMSs: Pylontech/SMA frames (pure encoders, byte-exact) and the per-cell
-frames of resources/dbc (cantools), broadcast on a python-can bus.
+frames of resources/dbc (cantools; the temperature frames only where the link's
+`options.cell_temperature_frames` is not false), broadcast on a python-can bus.
 
 `CanEndpoint` turns one RackModel into one cycle of frames. `CanSimLink` is the simulator's side of
 one `can` site link (a CanPeerLink: virtual bus, socketcand for other processes): a broadcaster
@@ -21,8 +22,8 @@ from app.sim.can_peer import CanPeerLink
 from app.sim.plant import RackModel
 from app.sim.register_points import CURRENT_LIMIT_C_RATE
 from drivers.bms import pylon_can
-from drivers.can.layout import (CELL_TEMPERATURES, CELL_VOLTAGES, MAX_CELLS, MAX_UNIT_ID, PYLON_IDS, encode_cell_frames,
-                                frame_id)
+from drivers.can.layout import (CELL_TEMPERATURES, CELL_VOLTAGES, MAX_CELLS, MAX_UNIT_ID, PYLON_IDS,
+                                cell_temperature_frames, encode_cell_frames, frame_id)
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,12 @@ PACK_VOLTAGE_MAX_V = 327.67         # 0x356: signed 16 bit at 0.01 V
 
 
 class CanEndpoint:
-    """One rack as a Pylontech-style BMS with per-cell frames. Read the model under the plant's lock."""
+    """One rack as a Pylontech-style BMS with per-cell frames (`cell_temperatures`: the temperature ones
+    too). Read the model under the plant's lock."""
 
-    def __init__(self, model: RackModel, manufacturer: str = "ESMS-SIM") -> None:
+    def __init__(self, model: RackModel, manufacturer: str = "ESMS-SIM", cell_temperatures: bool = True) -> None:
         rack = model.rack
-        self.model = model
+        self.model, self.cell_temperatures = model, cell_temperatures
         if not 1 <= rack.unit_id <= MAX_UNIT_ID:
             raise ConfigError(f"{rack.path}: unit_id {rack.unit_id} on a can link must be 1..{MAX_UNIT_ID}")
         if rack.cell_count > MAX_CELLS:
@@ -73,7 +75,8 @@ class CanEndpoint:
         }
         out = [self._message(base, data[base]) for base in PYLON_IDS]
         out += [self._message(CELL_VOLTAGES, raw) for raw in encode_cell_frames(CELL_VOLTAGES, voltages)]
-        out += [self._message(CELL_TEMPERATURES, raw) for raw in encode_cell_frames(CELL_TEMPERATURES, m.temp_c)]
+        if self.cell_temperatures:
+            out += [self._message(CELL_TEMPERATURES, raw) for raw in encode_cell_frames(CELL_TEMPERATURES, m.temp_c)]
         return out
 
     def _message(self, base: int, data: bytes) -> can.Message:
@@ -96,7 +99,7 @@ class CanSimLink(CanPeerLink):
         super().__init__(link, f"sim-{link.name}")
         self.clock = clock
         self.period_s = broadcast_period_s(link) if period_s is None else period_s
-        self.endpoints = [CanEndpoint(m) for m in models]
+        self.endpoints = [CanEndpoint(m, cell_temperatures=cell_temperature_frames(link)) for m in models]
         self._lock = lock if lock is not None else nullcontext()
 
     def send_cycle(self, bus: can.BusABC) -> int:

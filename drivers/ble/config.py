@@ -8,8 +8,10 @@ Site keys of a `[[link]]` with `kind = "ble"` (one pack, so one rack, per link):
   options.host / options.port bumble only: the simulator's HCI-over-TCP server on loopback; without a
                               port the bumble central joins the in-process air of this process
   options.connect_timeout_s   connect + discovery budget (default 10 s)
-  options.temperature_sensors temperature probes the pack reports (default: one per module); Daly
-                              and JBD send that many, the driver trims Daly's padded slots to it
+  options.temperature_sensors temperature probes the pack reports (default: one per module, at most one
+                              per cell); JBD and Daly send that many, a JK02 frame always two (T1, T2).
+                              The driver publishes exactly that many (temperatures_c), and protection
+                              checks them as the pack's sensors (app/protection/cell_source.py)
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 OPTION_KEYS = ("protocol", "variant", "transport", "host", "port", "connect_timeout_s", "temperature_sensors")
 MAX_CELLS = {"jbd": 32, "jk": 32, "daly": 48}     # JBD: balance bits, JK: 32S frame, Daly: 16 frames x 3
 JK_SLOTS = {"jk02_24s": 24, "jk02_32s": 32}
+JK_PROBES = 2
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 
 
@@ -56,6 +59,10 @@ class BleConfig:
     def describe(self) -> str:
         where = f" via HCI {self.host}:{self.port}" if self.port is not None else ""
         return f"{self.protocol} pack {self.address} ({self.transport}{where})"
+
+    def pack_points(self) -> dict[str, int]:
+        """The cell data points the pack's rack reports, with their lengths (drivers.registry.rack_points)."""
+        return {"cell_voltages_v": self.rack.cell_count, "temperatures_c": self.temperature_sensors}
 
 
 def ble_config(link: Link, racks: list[Rack] | tuple[Rack, ...]) -> BleConfig:
@@ -102,8 +109,14 @@ def ble_config(link: Link, racks: list[Rack] | tuple[Rack, ...]) -> BleConfig:
     timeout = opts.get("connect_timeout_s", 10.0)
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"{where}: options.connect_timeout_s: expected a positive number, got {timeout!r}")
-    sensors = opts.get("temperature_sensors", rack.modules)
+    sensors = opts.get("temperature_sensors", JK_PROBES if protocol == "jk" else rack.modules)
     if not isinstance(sensors, int) or isinstance(sensors, bool) or not 1 <= sensors <= 32:
         raise ConfigError(f"{where}: options.temperature_sensors: expected an integer 1..32, got {sensors!r}")
+    if protocol == "jk" and sensors != JK_PROBES:
+        raise ConfigError(f"{where}: options.temperature_sensors: a JK02 frame carries {JK_PROBES} probes (T1, T2), "
+                          f"not {sensors}")
+    if sensors > rack.cell_count:
+        raise ConfigError(f"{where}: options.temperature_sensors: {sensors} probes for the {rack.cell_count} cells "
+                          f"of {rack.path}: at most one per cell")
     return BleConfig(link.name, link.address.strip(), protocol, variant, transport, host, port, float(timeout),
                      rack, sensors)

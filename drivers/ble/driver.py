@@ -11,7 +11,8 @@ LinkError, so the base class reconnects with backoff and marks the points COMM_L
 Points (`{rack}` = site.<bess>.rackNN), as the protocol's frames carry them: pack_voltage_v, current_a
 (+ = charging), soc_pct, cell_voltages_v (float32, trimmed to the rack's configured cell count; slots
 the pack does not report are NaN and counted as an error), cell_count (as the BMS reports it),
-temperatures_c (vector; Daly's padding slots trimmed to options.temperature_sensors),
+temperatures_c (float32, options.temperature_sensors long like the cells: Daly's padding slots trimmed,
+missing probes NaN and counted as an error),
 remaining_capacity_ah, full/design_capacity_ah, soh_pct, cycle_count, mosfet_temperature_c,
 charge_fet_on, discharge_fet_on, balancing_active, balancing_cells and alarms (comma-separated, "" when
 none), min/max_cell_voltage_v, min/max_cell_number, min/max_temperature_c. Commands: only the
@@ -166,20 +167,22 @@ class BleDriver(Driver):
         values: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "cell_voltages_v":
-                value = self._trim_cells(value)
-            elif name == "temperatures_c" and cfg.protocol == "daly":
-                value = value[: cfg.temperature_sensors]
+                value = self._fit(value, cfg.rack.cell_count, "cells", extra_ok=True)
+            elif name == "temperatures_c":
+                value = self._fit(value, cfg.temperature_sensors, "temperature sensors",
+                                  extra_ok=cfg.protocol == "daly")
             elif name in _JOINED:
                 value = ",".join(str(v) for v in value)
             values[self._point(name)] = value
         return values
 
-    def _trim_cells(self, cells: list[float]) -> np.ndarray:
-        wanted = self.config.rack.cell_count
+    def _fit(self, values: list[float], wanted: int, what: str, extra_ok: bool) -> np.ndarray:
+        """The first `wanted` values as float32, NaN for slots the pack does not report (an error); more
+        than `wanted` is an error too unless `extra_ok` (cells past the configured ones, Daly's padding)."""
         out = np.full(wanted, np.nan, dtype=np.float32)
-        out[: min(wanted, len(cells))] = cells[:wanted]
-        if len(cells) < wanted:
-            self.stats.error(f"{self.config.rack.path}: the BMS reports {len(cells)} cells, the site file "
+        out[: min(wanted, len(values))] = values[:wanted]
+        if len(values) < wanted or (len(values) > wanted and not extra_ok):
+            self.stats.error(f"{self.config.rack.path}: the BMS reports {len(values)} {what}, the site file "
                              f"configures {wanted}")
         return out
 

@@ -3,7 +3,8 @@
 Site keys of a `[[link]]` with `kind = "can"`: `address` = the channel (`can0`, `PCAN_USBBUS1`,
 `/dev/ttyACM0` for slcan, any name for virtual), `options.interface` (socketcan, pcan, kvaser, slcan,
 virtual, socketcand; default socketcan), `options.bitrate` (pcan/kvaser/slcan, default 500000),
-`options.host` / `options.port` (socketcand; host default 127.0.0.1).
+`options.host` / `options.port` (socketcand; host default 127.0.0.1); `options.cell_temperature_frames`
+is about the packs, not the bus (drivers/can/layout.py).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from drivers.base import LinkError
 
 INTERFACES = ("socketcan", "pcan", "kvaser", "slcan", "virtual", "socketcand")
 BITRATE_INTERFACES = ("pcan", "kvaser", "slcan")    # the others take the bitrate from the OS/peer
-OPTION_KEYS = ("interface", "bitrate", "host", "port")
+OPTION_KEYS = ("interface", "bitrate", "host", "port", "cell_temperature_frames")
 DEFAULT_BITRATE = 500_000                           # Pylontech/SMA low-voltage CAN
 
 

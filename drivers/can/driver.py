@@ -15,8 +15,9 @@ Points per rack (`{rack}` = site.<bess>.rackNN): pack_voltage_v, current_a, soc_
 temperatures_c (1-element vector), charge_voltage_limit_v, charge_current_limit_a,
 discharge_current_limit_a, discharge_voltage_limit_v, charge_enable, discharge_enable,
 force_charge_request, manufacturer, alarms (comma-separated canonical codes, "" when none),
-cell_voltages_v, cell_temperatures_c (float32 vectors, NaN where the BMS flags a slot invalid) and
-cell_count (with each complete voltage vector). Commands: none; a BMS on this bus only broadcasts, so
+cell_voltages_v, cell_temperatures_c (float32 vectors, NaN where the BMS flags a slot invalid; no
+cell_temperatures_c on a link with `options.cell_temperature_frames = false`, whose 0x361 frames are
+ignored) and cell_count (with each complete voltage vector). Commands: none; a BMS on this bus only broadcasts, so
 every command to a rack of the link is rejected (the balancing command as not supported).
 """
 from __future__ import annotations
@@ -38,8 +39,8 @@ from drivers.base import Driver, LinkError
 from drivers.can.assembler import CellVectorAssembler
 from drivers.can.bus import BusConfig, bus_config, open_bus
 from drivers.can.candump import frame_text
-from drivers.can.layout import (MAX_CELLS, MAX_UNIT_ID, PYLON_IDS, CellFrame, cell_frames, decode_cell_frame,
-                                split_id)
+from drivers.can.layout import (CELL_TEMPERATURES, MAX_CELLS, MAX_UNIT_ID, PYLON_IDS, CellFrame, cell_frames,
+                                cell_temperature_frames, decode_cell_frame, split_id)
 
 RECV_SLICE_S = 0.05      # longest single bus.recv wait: the window end is checked at least this often
 
@@ -79,7 +80,8 @@ class CanDriver(Driver):
                                   f"(at most {MAX_CELLS} per rack)")
         super().__init__(link, bus, router, journal, clock, [r.path for r in racks])
         self._packs = {r.unit_id: _Pack(r) for r in racks}
-        self._cells: dict[int, CellFrame] = cell_frames()
+        self._cells: dict[int, CellFrame] = {base: spec for base, spec in cell_frames().items()
+                                             if base != CELL_TEMPERATURES or cell_temperature_frames(link)}
         self._pylon = frozenset(PYLON_IDS)
         self._bus: can.BusABC | None = None
         self._values: dict[str, Any] = {}

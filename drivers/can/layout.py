@@ -4,7 +4,9 @@ per-cell frames encoded and decoded with cantools. Pure: no bus I/O (the DBC fil
 Ids: the Pylontech/SMA frames 0x351/0x355/0x356/0x359/0x35C/0x35E plus this project's multiplexed
 cell-voltage (0x360) and cell-temperature (0x361) frames belong to unit_id 1; unit_id u adds
 0x20 * (u - 1) to every id, so up to 37 packs can share one bus. A cell frame carries group g of
-four cells (rack cells 4g+1 .. 4g+4) with an invalid flag per slot.
+four cells (rack cells 4g+1 .. 4g+4) with an invalid flag per slot. A link's packs send the
+cell-temperature frames unless `options.cell_temperature_frames = false` (a pack with only the 0x356
+temperature); the site file says so, the driver and the simulator follow it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import cantools
 import numpy as np
 from cantools.database.can import Database, Message
 
+from app.core.errors import ConfigError
 from app.core.paths import RESOURCES
+from app.core.site import Link, Rack
 from drivers.bms import pylon_can
 
 DBC_PATH = RESOURCES / "dbc" / "pylon_lv_esms.dbc"
@@ -46,6 +50,23 @@ class CellFrame:
     high: float
     scale: float             # physical = raw * scale + offset (the DBC's factor, same for the 4 slots)
     offset: float
+
+
+def cell_temperature_frames(link: Link) -> bool:
+    """Whether the packs of `link` send the per-cell temperature frames (0x361); default true."""
+    value = link.options.get("cell_temperature_frames", True)
+    if not isinstance(value, bool):
+        raise ConfigError(f"link '{link.name}': options.cell_temperature_frames: expected true or false, got {value!r}")
+    return value
+
+
+def pack_points(link: Link, rack: Rack) -> dict[str, int]:
+    """The cell data points a pack on `link` reports, with their lengths (drivers.registry.rack_points):
+    per-cell voltages, the one 0x356 temperature and, when sent, per-cell temperatures."""
+    points = {"cell_voltages_v": rack.cell_count, "temperatures_c": 1}
+    if cell_temperature_frames(link):
+        points["cell_temperatures_c"] = rack.cell_count
+    return points
 
 
 def frame_id(base_id: int, unit_id: int) -> int:

@@ -65,3 +65,25 @@ def test_daly_pack_values_arrive_decoded():
     assert values["min_cell_voltage_v"] == pytest.approx(r.cell_voltages_v.min(), abs=0.0006)
     assert values["discharge_fet_on"] is True and values["alarms"] == ""
     assert driver.stats.snapshot()["errors"] == 0
+
+
+@pytest.mark.parametrize("pack_probes, configured", [(1, 2), (3, 2)])
+def test_temperatures_come_as_many_as_the_site_file_configures(pack_probes, configured):
+    """A pack with fewer probes than configured: NaN slots (a reading protection flags); more: trimmed.
+    Either way the mismatch is counted as a link error."""
+    pack = ble_site([f'protocol = "jbd", temperature_sensors = {pack_probes}'])
+    site = ble_site([f'protocol = "jbd", temperature_sensors = {configured}'])
+    plant = plant_for(pack)
+    stack = Stack()
+    (sim,) = sim_links(pack, plant)
+    driver = BleDriver(site.link("pack1"), stack.bus, stack.router, stack.journal, stack.clock, racks=site.racks)
+    with serving(sim), running(stack, driver):
+        wait_for(lambda: stack.value(f"{RACK}.temperatures_c") is not None, timeout=5, what="temperatures")
+    temps = stack.value(f"{RACK}.temperatures_c")
+    sent = PackReading.from_model(plant.racks[RACK], pack_probes).temperatures_c
+    assert temps.dtype == np.float32 and temps.shape == (configured,)
+    np.testing.assert_allclose(temps[:pack_probes], sent[:configured], atol=0.06)
+    assert np.isnan(temps[pack_probes:]).all()
+    assert driver.stats.snapshot()["errors"] >= 1
+    assert f"the BMS reports {pack_probes} temperature sensors, the site file configures {configured}" in \
+        driver.stats.snapshot()["last_error"]

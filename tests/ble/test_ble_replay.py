@@ -59,7 +59,7 @@ def test_a_recorded_session_replays_to_the_same_points_in_the_same_order(options
 def test_the_jbd_field_capture_decodes_to_the_annotated_values():
     frames = {f["source"].rsplit(" ", 1)[-1]: f["expected"]
               for f in json.loads((FIXTURES / "bms" / "jbd.json").read_text()) if "SP04S034" in f["source"]}
-    site = ble_site(['protocol = "jbd"'], modules=1, cells=4)
+    site = ble_site(['protocol = "jbd", temperature_sensors = 3'], modules=1, cells=4)   # the pack's 3 NTCs
     stack = Stack()
     replay = ble_replay_link(site.link("pack1"), site.racks, FIXTURES / "captures" / "jbd_ble.log")
     driver = _driver(site, stack)

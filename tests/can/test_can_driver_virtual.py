@@ -13,6 +13,7 @@ from app.core.errors import ConfigError
 from app.sim.can_endpoint import CanSimLink
 from can_site import can_site, plant_for
 from drivers.can.driver import CanDriver
+from drivers.can.layout import CELL_TEMPERATURES
 from support import Stack, running, wait_for
 
 POLL_S = 0.2
@@ -57,6 +58,30 @@ def test_points_of_every_rack_match_the_plant():
         np.testing.assert_allclose(stack.value(f"{p}.cell_temperatures_c"), model.temp_c, atol=0.06)
         assert stack.quality(f"{p}.cell_voltages_v") == "GOOD"
     assert stack.value("site.links.bms1.status") == "ONLINE"
+    assert driver.stats.snapshot()["errors"] == 0
+
+
+def test_a_link_without_cell_temperature_frames_has_only_the_pack_temperature():
+    """The site file decides: its simulated packs send no 0x361, and its driver ignores any 0x361."""
+    without = can_site('interface = "virtual", cell_temperature_frames = false', address="test-drv-no-0x361",
+                       poll_s=POLL_S)
+    plant = plant_for(without)
+    quiet = CanSimLink(without.link("bms1"), list(plant.racks.values()), Stack().clock)
+    assert CELL_TEMPERATURES not in {m.arbitration_id for m in quiet.endpoints[0].frames()}
+    with_frames = can_site('interface = "virtual"', address="test-drv-no-0x361", poll_s=POLL_S)
+    stack = Stack()
+    sim = CanSimLink(with_frames.link("bms1"), list(plant.racks.values()), stack.clock)
+    driver = CanDriver(without.link("bms1"), stack.bus, stack.router, stack.journal, stack.clock, racks=without.racks)
+    sim.start()
+    try:
+        with running(stack, driver):
+            wait_for(lambda: stack.value("site.bess1.rack01.cell_voltages_v") is not None
+                     and driver.ignored_frames >= 4, timeout=5, what="a cycle with its 0x361 frames ignored")
+    finally:
+        sim.stop()
+    assert stack.value("site.bess1.rack01.cell_temperatures_c") is None
+    np.testing.assert_allclose(stack.value("site.bess1.rack01.temperatures_c"),
+                               [np.mean(plant.racks["site.bess1.rack01"].temp_c)], atol=0.06)
     assert driver.stats.snapshot()["errors"] == 0
 
 
@@ -142,6 +167,7 @@ def test_commands_to_a_can_rack_are_rejected():
     ('interface = "virtual", baud = 5', r"options.baud: unknown option"),
     ('interface = "pcan", bitrate = "fast"', r"options.bitrate: expected a positive integer"),
     ('interface = "virtual", port = 5', r"options.port: only a socketcand link"),
+    ('interface = "virtual", cell_temperature_frames = "no"', r"options.cell_temperature_frames: expected true or"),
 ])
 def test_bad_link_options_name_the_key(options, match):
     site = can_site(options)

@@ -9,10 +9,12 @@ from hypothesis import given, strategies as st
 
 from app.core.commands import Command
 from app.core.sample import Quality, Sample, vector
+from app.protection.cell_source import cell_sources
 from app.security.interlocks import (TRIP_CAUSE_PERSISTS, ClearTripWhileCausePersists, ContactorVoltageMatch,
                                      DischargeBelowSocFloor, LfpChargeBelowFreezing, SetpointWithinRating,
                                      check_interlocks, site_interlocks, usable_values)
 from app.security.roles import CommandKind as K
+from drivers.registry import rack_points
 from support import make_site
 
 SP = "site.pcs1.active_power_setpoint_kw"
@@ -112,3 +114,42 @@ def test_site_interlocks_skip_the_freezing_rule_for_other_chemistries(tmp_path, 
     site = make_site(tmp_path, racks=2, chemistry="nmc")
     cold = {**site_values, TEMPS[0]: vector(np.full(16, -5.0))}
     assert check_interlocks(site_interlocks(site), K.SETPOINT, setpoint(site.pcs[0].rated_power_kw / 2), cold) == []
+
+
+def _freezing_points(site) -> list[str]:
+    locks = site_interlocks(site, cell_sources(site, rack_points(site)))
+    return [p for lock in locks if isinstance(lock, LfpChargeBelowFreezing) for p in lock.temperature_points]
+
+
+@pytest.mark.parametrize("options, points", [
+    ({"rack_regmap": "sunspec_803"}, ["min_temperature_c"] * 2),          # the coldest extreme of each rack
+    ({"rack_regmap": "sunspec_805"}, ["cell_temperatures_c"] * 2),
+    ({"rack_regmap": "sunspec_802"}, []),             # no temperatures: left to the BMS's charge current limit
+    ({"racks": 1, "bms_ble": 'protocol = "jbd"'}, ["temperatures_c"]),   # the pack's sensors
+    ({"bms_can": True, "can_options": "cell_temperature_frames = false"}, ["temperatures_c"] * 2),
+])
+def test_the_freezing_rule_reads_each_racks_own_temperatures(tmp_path, options, points):
+    site = make_site(tmp_path, **{"racks": 2, **options})
+    assert _freezing_points(site) == [f"{r.path}.{p}" for r, p in zip(site.racks, points)]
+
+
+R1, R2 = "site.bess1.rack01", "site.bess1.rack02"
+
+
+@pytest.mark.parametrize("options, readings, refused", [
+    ({"rack_regmap": "sunspec_803"}, {f"{R1}.min_temperature_c": 4.0, f"{R2}.min_temperature_c": 3.0}, None),
+    ({"rack_regmap": "sunspec_803"}, {f"{R1}.min_temperature_c": 4.0, f"{R2}.min_temperature_c": -1.0}, "-1.0 °C"),
+    ({"rack_regmap": "sunspec_802"}, {}, None),
+    ({"racks": 1, "bms_ble": 'protocol = "jbd"'}, {f"{R1}.temperatures_c": vector([6.0, 7.0])}, None),
+    ({"racks": 1, "bms_ble": 'protocol = "jbd"'}, {f"{R1}.temperatures_c": vector([6.0, -2.0])}, "-2.0 °C"),
+])
+def test_lfp_charge_on_extremes_and_pack_sensors_is_refused_only_when_they_read_freezing(
+        tmp_path, site_values, options, readings, refused):
+    site = make_site(tmp_path, **{"racks": 2, **options})
+    values = {k: v for k, v in site_values.items() if k not in TEMPS} | readings     # no per-cell vectors
+    reasons = check_interlocks(site_interlocks(site, cell_sources(site, rack_points(site))), K.SETPOINT,
+                               setpoint(site.pcs[0].rated_power_kw / 2), values)
+    if refused is None:
+        assert reasons == []
+    else:
+        assert len(reasons) == 1 and f"LFP cell at {refused} is below 0.0 °C" in reasons[0]

@@ -26,7 +26,7 @@ kind = "ble"
 address = "C0:00:00:00:01:01"
 poll_period_s = 0.2
 timeout_s = 0.5
-options = {{ protocol = "jbd", transport = "bumble", port = {port}, connect_timeout_s = 2.0 }}
+options = {{ protocol = "jbd", temperature_sensors = 3, transport = "bumble", port = {port}, connect_timeout_s = 2.0 }}
 
 [[bess]]
 id = "bess2"

@@ -38,7 +38,7 @@ class ControlScreen(QtWidgets.QWidget):
         super().__init__()
         self.runtime, self.session = runtime, session
         self.site = runtime.site
-        self.sbo = runtime.security.sbo(site_interlocks(runtime.site))
+        self.sbo = runtime.security.sbo(site_interlocks(runtime.site, runtime.protection.sources))
         self.panel = SboPanel(runtime, session, self.sbo)
         outer = QtWidgets.QHBoxLayout(self)
         scroll = QtWidgets.QScrollArea()

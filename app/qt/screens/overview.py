@@ -1,4 +1,5 @@
-"""L1 site overview: power flow grid ↔ PCS ↔ BESS with live values, link status, protection state."""
+"""L1 site overview: power flow grid ↔ PCS ↔ BESS with live values, link status, protection state.
+A BESS's cell voltage and temperature extremes and racks online are its aggregate (app/aggregator.py)."""
 from __future__ import annotations
 
 import math
@@ -71,8 +72,8 @@ class OverviewScreen(QtWidgets.QWidget):
                 flow.addWidget(self._arrow())
                 self.bess[b.id] = _Box(f"BESS {b.id}  ({b.chemistry.upper()}, {len(b.racks)} racks, "
                                        f"{b.cell_count} cells)",
-                                       ["SOC", "SOH", "Cell min / max", "Racks online", "Protection",
-                                        "Available charge / discharge", "Why limited"])
+                                       ["SOC", "SOH", "Cell min / max", "Temperature min / max", "Racks online",
+                                        "Protection", "Available charge / discharge", "Why limited"])
                 flow.addWidget(self.bess[b.id])
         flow.addWidget(self._arrow())
         flow.addWidget(self.site_box)
@@ -126,11 +127,14 @@ class OverviewScreen(QtWidgets.QWidget):
             socs = [get(f"{r.path}.soc_pct") for r in b.racks]
             good = [s.value for s in socs if s is not None and s.quality.usable]
             box.set("SOC", f"{min(good):.1f} – {max(good):.1f} %" if good else "-- %", "" if good else "stale")
-            volts = [get(f"{r.path}.cell_voltages_v") for r in b.racks]
-            live = [s.value for s in volts if s is not None and s.quality.usable]
-            box.set("Cell min / max", f"{min(v.min() for v in live):.3f} / {max(v.max() for v in live):.3f} V"
-                    if live else "-- V", "" if live else "stale")
-            box.set("Racks online", f"{len(live)} of {len(b.racks)}", "" if len(live) == len(b.racks) else "alarm")
+            for row, quantity, fmt, unit in (("Cell min / max", "cell_voltage_v", ".3f", "V"),
+                                             ("Temperature min / max", "temperature_c", ".1f", "°C")):
+                lo, lo_state = _fmt(get(f"site.{b.id}.min_{quantity}"), fmt, "")
+                hi, hi_state = _fmt(get(f"site.{b.id}.max_{quantity}"), fmt, "")
+                box.set(row, f"{lo.strip()} / {hi.strip()} {unit}", lo_state or hi_state)
+            online = get(f"site.{b.id}.packs_online")
+            live = online.value if online is not None else 0
+            box.set("Racks online", f"{live} of {len(b.racks)}", "" if live == len(b.racks) else "alarm")
             states = [get(f"{r.path}.protection_state") for r in b.racks]
             bad = [f"{r.path.rsplit('.', 1)[1]} {s.value}" for r, s in zip(b.racks, states) if s and s.value != "NORMAL"]
             box.set("Protection", ", ".join(bad) if bad else "NORMAL", "alarm" if bad else "")
