@@ -25,6 +25,7 @@ from app.core.supervisor import Supervisor
 from app.ems.settings import EmsSettings
 from app.ems.worker import EmsThread
 from app.estimation.live import EstimationThread
+from app.historian.recent import step_averages
 from app.historian.writer import HistorianWriter
 from app.overrides import PointOverrides
 from app.protection.thread import ProtectionThread
@@ -36,6 +37,7 @@ from drivers.registry import build_driver, rack_points
 log = logging.getLogger(__name__)
 
 STOP_ORDER = ["ems", "estimation", "protection", "drivers", "historian", "simulator"]
+EMS_HISTORY_DAYS = 28          # load/PV history read back for MPC at start (what the EMS keeps)
 
 
 class Runtime:
@@ -44,7 +46,8 @@ class Runtime:
     def __init__(self, site: Site, data_dir: Path, clock: Clock | None = None, dispatch: bool = True,
                  security: SecuritySettings = SecuritySettings(), ems_mode: str = "rules",
                  ems: EmsSettings = EmsSettings(), ems_history: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """``ems_history``: (load kW, PV kW) per EMS step before now, so that MPC can plan at once."""
+        """``ems_history``: (load kW, PV kW) per EMS step before now, so that MPC can plan at once;
+        by default the site meter's from the historian (after a restart), if it has recent steps."""
         self.site = site
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,13 @@ class Runtime:
         self.drivers = [build_driver(site, link, self.bus, self.router, self.journal, clock)
                         for link in site.links if link.kind != "sim"]
         self.protection = ProtectionThread(site, self.bus, self.router, self.journal, clock, rack_points(site))
-        self.historian = HistorianWriter(self.data_dir / "historian.sqlite", self.bus, self.journal, clock)
+        db = self.data_dir / "historian.sqlite"
+        if dispatch and ems_history is None:
+            step_s = ems.mpc_step_minutes * 60
+            recent = step_averages(db, ("site.meter.load_kw", "site.meter.pv_kw"), step_s,
+                                   math.floor(clock.time() / step_s) * step_s, days=EMS_HISTORY_DAYS)
+            ems_history = (recent[0], recent[1]) if recent else None
+        self.historian = HistorianWriter(db, self.bus, self.journal, clock)
         self.dispatch = EmsThread(site, self.bus, self.router, clock, mode=ems_mode, settings=ems,
                                   history=ems_history, journal=self.journal) if dispatch else None
         self.aggregator = BessAggregator(site, self.bus, clock, sources=self.protection.sources)
