@@ -22,7 +22,7 @@ from app.runtime import Runtime
 from app.sim.profiles import SiteProfiles
 
 SCREENS = ((0, "overview"), (1, "alarms"), (2, "cells"), (3, "distance-to-trip"), (4, "events"), (5, "trends"),
-           (6, "cell-detail"), (7, "links"), (12, "ems"))          # (index in the window's stack, file name)
+           (6, "cell-detail"), (7, "links"), (8, "control"), (12, "ems"))   # (index in the window's stack, file name)
 
 
 def _pump(app: QtWidgets.QApplication, seconds: float) -> None:

@@ -24,6 +24,9 @@ Interlock = Callable[[CommandKind, Command, Mapping[str, Any]], "str | None"]
 TRIP_CAUSE_PERSISTS = "site.protection.trip_cause_persists"
 """Key the caller sets in the values snapshot (bool) before asking to clear a latched trip."""
 
+GRID_BREAKER = "site.meter.breaker_command"
+ISLAND_STATE = "site.ems.island_state"
+
 
 def usable_values(snapshot: Mapping[str, Sample]) -> dict[str, Any]:
     """DataBus.snapshot() -> {point: value} keeping only samples of usable quality."""
@@ -142,9 +145,31 @@ class SetpointWithinRating:
         return None
 
 
+@dataclass(frozen=True)
+class BreakerCloseWhileIslanding:
+    """Refuse closing the grid breaker by hand while the EMS islanding sequence runs (island_state other
+    than connected or shed): the sequence closes it itself, in sync, and a close onto a forming island
+    from here would fight it."""
+
+    breaker_point: str = GRID_BREAKER
+    island_point: str = ISLAND_STATE
+
+    def __call__(self, kind: CommandKind, command: Command, values: Mapping[str, Any]) -> str | None:
+        if kind is not CommandKind.CONTACTOR or command.target != self.breaker_point or not command.value:
+            return None
+        phase = values.get(self.island_point)
+        if not isinstance(phase, str):
+            return (f"close {self.breaker_point}: cannot tell whether the EMS islanding sequence is active, "
+                    f"no usable value of {self.island_point}")
+        if phase not in ("connected", "shed"):
+            return (f"close {self.breaker_point}: the EMS islanding sequence is active (phase {phase}); "
+                    "it closes the breaker itself once the island is in sync with the grid")
+        return None
+
+
 def site_interlocks(site: Site, sources: Mapping[str, CellSource] | None = None, max_contactor_diff_v: float = 10.0,
                     soc_floor_pct: float = 5.0) -> list[Interlock]:
-    """The standard interlocks of a site, over the rack_generic/pcs_generic point names. sources: rack
+    """The standard interlocks of a site, over the rack_generic/pcs_generic/meter_generic point names. sources: rack
     path -> its CellSource (ProtectionThread.sources; missing: per-cell vectors), whose coldest reading the
     LFP freezing rule checks; a rack without temperatures (SunSpec 802) is left to its BMS's own charge
     current limit, as protection's derating does."""
@@ -162,6 +187,8 @@ def site_interlocks(site: Site, sources: Mapping[str, CellSource] | None = None,
         checks.append(DischargeBelowSocFloor(setpoint, tuple(f"{r.path}.soc_pct" for r in bess.racks),
                                              soc_floor_pct))
     checks.append(ClearTripWhileCausePersists())
+    if site.meters:
+        checks.append(BreakerCloseWhileIslanding())
     return checks
 
 

@@ -1,6 +1,7 @@
 """Override panel over the real runtime (simulator on loopback): every command select-before-operate,
 read-back from the plant, confirmation timeout, interlock and role refusals shown in the panel,
-re-authentication for critical commands, and commands whose target has no owner yet."""
+re-authentication for critical commands, commands whose target has no owner yet, and the grid breaker
+as the overview shows it."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 from PySide6 import QtWidgets
 
+from app.core.sample import Sample
 from app.qt.screens.control import ControlScreen
+from app.qt.screens.overview import OverviewScreen
 from app.qt.session import OperatorSession
 from app.runtime import Runtime
 from app.security.passwords import HashParams
@@ -252,3 +255,85 @@ def test_an_alarm_is_taken_out_of_service_with_a_reason(start, qtbot):
     assert "out of service" in _result(screen, qtbot, "✔ VERIFIED")
     wait_for(lambda: screen.runtime.protection.alarms.view(tag).state.value == "OUT_OF_SERVICE",
              what="alarm out of service")
+
+
+def _publish(rt, point: str, value) -> None:
+    now = rt.clock
+    rt.bus.publish(point, Sample(value, now.time(), now.monotonic(), now.time()))
+
+
+def test_an_operator_opens_the_grid_breaker_with_a_reason_and_the_overview_flags_it(start, qtbot):
+    screen = start()
+    rt = screen.runtime
+    wait_for(lambda: _usable(rt, "site.meter.breaker_closed") and _usable(rt, "site.meter.grid_available"),
+             what="breaker status on the bus")
+    overview = OverviewScreen(rt.site)
+    qtbot.addWidget(overview)
+    overview.update_values(rt.bus.snapshot())
+    assert overview.grid.values["Breaker"].text() == "CLOSED"
+    assert overview.grid.values["Load feeder"].text() == "ON"
+    assert overview.pcs["pcs1"].values["Mode"].text() == "grid-following"
+    _login(screen, Role.OPERATOR)
+
+    assert not screen.breaker(False)                        # no reason: nothing selected, nothing audited
+    assert "enter the reason" in screen.panel.result.text()
+    assert not _audit(screen, "command.select")
+    screen.grid_reason.setText("maintenance on the transformer, work order 815")
+    assert screen.breaker(False)
+    assert "site.meter.breaker_command: 1 → 0" in screen.panel.change.text()
+    screen.panel.confirm()
+    _result(screen, qtbot, "✔ VERIFIED")
+    wait_for(lambda: not rt.simulator.plant.breaker_closed, what="breaker open in the plant")
+    execute = _audit(screen, "command.execute")[-1]
+    assert (execute.target, execute.user, execute.result) == ("site.meter.breaker_command", "operator", "verified")
+    assert json.loads(execute.new_value)["kind"] == "contactor"
+    assert [r.detail for r in _audit(screen, "command.select")] == ["maintenance on the transformer, work order 815"]
+
+    wait_for(lambda: rt.bus.get("site.meter.breaker_closed").value is False, what="breaker read open")
+    overview.update_values(rt.bus.snapshot())
+    label = overview.grid.values["Breaker"]
+    assert (label.text(), label.property("state")) == ("✕ OPEN with the grid available", "alarm")
+    _publish(rt, "site.ems.island_state", "isolating")     # the EMS sequence opened it: expected
+    overview.update_values(rt.bus.snapshot())
+    assert (label.text(), label.property("state")) == ("OPEN", "")
+    island = overview.grid.values["Island"]
+    assert (island.text(), island.property("state")) == ("ISLAND: isolating", "alarm")
+
+
+def test_an_operator_switches_the_load_feeder_off(start, qtbot):
+    screen = start()
+    _login(screen, Role.OPERATOR)
+    screen.grid_reason.setText("feeder inspection")
+    assert screen.feeder(False)
+    screen.panel.confirm()
+    _result(screen, qtbot, "✔ VERIFIED")
+    wait_for(lambda: not screen.runtime.simulator.plant.feeder_closed, what="feeder off in the plant")
+    assert _audit(screen, "command.execute")[-1].target == "site.meter.load_feeder_enable"
+
+
+def test_a_viewer_may_not_switch_the_grid_breaker(start, qtbot):
+    screen = start()
+    _login(screen, Role.VIEWER)
+    screen.grid_reason.setText("curious")
+    assert not screen.breaker(False)
+    assert "role viewer may not contactor" in _result(screen, qtbot, "✖ REFUSED")
+    assert not screen.pcs_mode(True)
+    assert "role viewer may not mode" in _result(screen, qtbot, "✖ REFUSED")
+    assert [r.result for r in _audit(screen, "command.select")] == ["refused", "refused"]
+    assert screen.runtime.simulator.plant.breaker_closed
+
+
+def test_a_manual_breaker_close_is_refused_while_the_ems_islands(start, qtbot):
+    screen = start()
+    rt = screen.runtime
+    _login(screen, Role.OPERATOR)
+    screen.grid_reason.setText("back on grid")
+    _publish(rt, "site.ems.island_state", "islanded")       # dispatch=False: no EMS thread overwrites it
+    assert not screen.breaker(True)
+    text = _result(screen, qtbot, "✖ REFUSED")
+    assert ("close site.meter.breaker_command: the EMS islanding sequence is active (phase islanded); it closes "
+            "the breaker itself once the island is in sync with the grid") in text
+    assert screen.breaker(False)                            # opening is not interlocked
+    screen.panel.cancel()
+    _publish(rt, "site.ems.island_state", "connected")
+    assert screen.breaker(True)

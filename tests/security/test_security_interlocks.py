@@ -10,7 +10,8 @@ from hypothesis import given, strategies as st
 from app.core.commands import Command
 from app.core.sample import Quality, Sample, vector
 from app.protection.cell_source import cell_sources
-from app.security.interlocks import (TRIP_CAUSE_PERSISTS, ClearTripWhileCausePersists, ContactorVoltageMatch,
+from app.security.interlocks import (GRID_BREAKER, ISLAND_STATE, TRIP_CAUSE_PERSISTS, BreakerCloseWhileIslanding,
+                                     ClearTripWhileCausePersists, ContactorVoltageMatch,
                                      DischargeBelowSocFloor, LfpChargeBelowFreezing, SetpointWithinRating,
                                      check_interlocks, site_interlocks, usable_values)
 from app.security.roles import CommandKind as K
@@ -94,6 +95,20 @@ def site_values():
             SOCS[0]: 50.0, SOCS[1]: 50.0, TRIP_CAUSE_PERSISTS: False}
 
 
+@pytest.mark.parametrize("phase, refused", [("connected", False), ("shed", False), ("isolating", True),
+                                            ("islanded", True), ("synchronising", True), (None, True)])
+def test_a_manual_breaker_close_is_refused_while_the_islanding_sequence_runs(phase, refused):
+    lock = BreakerCloseWhileIslanding()
+    values = {} if phase is None else {ISLAND_STATE: phase}
+    reason = lock(K.CONTACTOR, Command(GRID_BREAKER, "write", 1), values)
+    assert (reason is not None) == refused
+    if refused:
+        why = f"no usable value of {ISLAND_STATE}" if phase is None else f"islanding sequence is active (phase {phase})"
+        assert reason.startswith(f"close {GRID_BREAKER}: ") and why in reason
+    assert lock(K.CONTACTOR, Command(GRID_BREAKER, "write", 0), values) is None          # opening
+    assert lock(K.CONTACTOR, Command(CONTACTOR, "write", 1), values) is None             # a rack contactor
+
+
 def test_site_interlocks_cover_the_site(tmp_path, site_values):
     site = make_site(tmp_path, racks=2, chemistry="lfp")
     rated = site.pcs[0].rated_power_kw
@@ -108,6 +123,9 @@ def test_site_interlocks_cover_the_site(tmp_path, site_values):
     assert len(check_interlocks(locks, K.SETPOINT, setpoint(-rated / 2), bad)) == 1     # SOC floor
     assert len(check_interlocks(locks, K.CONTACTOR, Command(CONTACTOR, "write", 1), bad)) == 1
     assert len(check_interlocks(locks, K.RESET_TRIP, Command("site.protection", "reset"), bad)) == 1
+    close = Command(GRID_BREAKER, "write", 1)
+    assert check_interlocks(locks, K.CONTACTOR, close, {**site_values, ISLAND_STATE: "connected"}) == []
+    assert len(check_interlocks(locks, K.CONTACTOR, close, {**site_values, ISLAND_STATE: "islanded"})) == 1
 
 
 def test_site_interlocks_skip_the_freezing_rule_for_other_chemistries(tmp_path, site_values):

@@ -1,6 +1,7 @@
 """Override panel: manual commands to the plant, every one through select-before-operate.
 
-Rack contactors, PCS active/reactive setpoints and run/stop, the EMS operating mode, cell balancing,
+Rack contactors, PCS active/reactive setpoints and run/stop, the grid breaker, load feeder and PCS
+operating mode (with a reason; contactor and mode commands), the EMS operating mode, cell balancing,
 forcing a point to a manual value and releasing it, and taking an alarm out of service. Each button
 builds one Command and hands it to the SboPanel on the right, which selects (authorisation, interlocks,
 audit), counts down the confirmation, executes and shows the result. Targets nobody owns yet (the EMS
@@ -50,10 +51,12 @@ class ControlScreen(QtWidgets.QWidget):
         outer.addWidget(scroll, 1)
         self.panel.setFixedWidth(400)
         outer.addWidget(self.panel)
-        for i, group in enumerate((self._contactor_group(), self._pcs_group(), self._mode_group(modes),
-                                   self._balancing_group(), self._force_group(), self._inhibit_group())):
-            grid.addWidget(group, i // 2, i % 2)
-        grid.setRowStretch(3, 1)
+        rows = ((self._contactor_group(), self._pcs_group()), (self._grid_group(),),
+                (self._mode_group(modes), self._balancing_group()), (self._force_group(), self._inhibit_group()))
+        for r, groups in enumerate(rows):
+            for c, group in enumerate(groups):
+                grid.addWidget(group, r, c, 1, 2 // len(groups))
+        grid.setRowStretch(len(rows), 1)
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self.refresh)
@@ -87,6 +90,22 @@ class ControlScreen(QtWidgets.QWidget):
         form.addRow("Reactive", _with(self.kvar, "Set kvar…", self.set_reactive_power))
         form.addRow(_buttons(("Run…", lambda: self.run_pcs(True)), ("Stop…", lambda: self.run_pcs(False))))
         self._pcs_changed()
+        return box
+
+    def _grid_group(self) -> QtWidgets.QGroupBox:
+        box, form = _group("Grid connection and islanding")
+        self.grid_state = _readout()
+        self.grid_state.setWordWrap(True)
+        form.addRow("Now", self.grid_state)
+        form.addRow("Grid breaker", _buttons(("Close…", lambda: self.breaker(True)),
+                                             ("Open…", lambda: self.breaker(False))))
+        form.addRow("Load feeder", _buttons(("On…", lambda: self.feeder(True)),
+                                            ("Off…", lambda: self.feeder(False))))
+        form.addRow("Mode of the selected PCS", _buttons(("Grid-forming…", lambda: self.pcs_mode(True)),
+                                                         ("Grid-following…", lambda: self.pcs_mode(False))))
+        self.grid_reason = QtWidgets.QLineEdit()
+        self.grid_reason.setPlaceholderText("why (required)")
+        form.addRow("Reason", self.grid_reason)
         return box
 
     def _mode_group(self, modes: Sequence[str]) -> QtWidgets.QGroupBox:
@@ -141,6 +160,30 @@ class ControlScreen(QtWidgets.QWidget):
         what = (f"CLOSE the contactor of {rack}: connects the rack to the DC bus of {pcs}" if close else
                 f"OPEN the contactor of {rack}: disconnects the rack from the DC bus of {pcs}")
         return self.panel.request(K.CONTACTOR, Command(f"{rack}.contactor_command", "write", int(close)), what)
+
+    def breaker(self, close: bool) -> bool:
+        what = ("CLOSE the grid breaker: connects the site to the public grid (the breaker's sync check holds "
+                "the close until the site is dead or in sync)" if close else
+                "OPEN the grid breaker: disconnects the site from the public grid; without a grid-forming "
+                "PCS the site blacks out")
+        return self._switching(K.CONTACTOR, "site.meter.breaker_command", int(close), what)
+
+    def feeder(self, on: bool) -> bool:
+        what = ("Switch the site load feeder ON: loads and PV are supplied" if on else
+                "Switch the site load feeder OFF: loads and PV are disconnected")
+        return self._switching(K.CONTACTOR, "site.meter.load_feeder_enable", int(on), what)
+
+    def pcs_mode(self, forming: bool) -> bool:
+        pcs = self.pcs.currentText()
+        what = (f"Set {pcs} GRID-FORMING: it makes the site's voltage and frequency (only behind an open breaker)"
+                if forming else f"Set {pcs} grid-following: it follows its setpoint and needs the grid")
+        return self._switching(K.MODE, f"site.{pcs}.operating_mode", int(forming), what)
+
+    def _switching(self, kind: CommandKind, target: str, value: int, what: str) -> bool:
+        reason = self.grid_reason.text().strip()
+        if not reason:
+            return self._incomplete("Grid connection and islanding: enter the reason")
+        return self.panel.request(kind, Command(target, "write", value, reason=reason), what)
 
     def set_active_power(self) -> bool:
         pcs, kw = self.pcs.currentText(), round(self.kw.value(), 1)
@@ -230,6 +273,12 @@ class ControlScreen(QtWidgets.QWidget):
         kw, kvar, state = (bus.get(f"site.{pcs}.{p}") for p in ("active_power_kw", "reactive_power_kvar", "state"))
         self.pcs_state.setText(f"{_text(kw, '{:+.1f} kW'.format)} · {_text(kvar, '{:+.1f} kvar'.format)} · "
                                f"{_text(state, lambda v: {0: 'STOPPED', 1: 'RUNNING', 2: 'FAULT'}.get(v, str(v)))}")
+        breaker, feeder, island, mode = (bus.get(p) for p in ("site.meter.breaker_closed",
+                                                               "site.meter.load_feeder_enable",
+                                                               "site.ems.island_state", f"site.{pcs}.operating_mode"))
+        self.grid_state.setText(f"breaker {_text(breaker, lambda v: 'CLOSED' if v else 'OPEN')} · feeder "
+                                f"{_text(feeder, lambda v: 'ON' if v else 'OFF')} · island {_text(island, str)} · "
+                                f"{pcs} {_text(mode, lambda v: 'GRID-FORMING' if v else 'grid-following')}")
         summary = self.runtime.protection.alarm_summary
         _fill(self.alarm_tag, sorted({a.tag for a in (*summary.active, *summary.hidden)}))
         _fill(self.force_point, sorted(p for p, s in bus.snapshot().items() if not isinstance(s.value, str)

@@ -1,8 +1,12 @@
 """L1 site overview: power flow grid ↔ PCS ↔ BESS with live values, link status, protection state.
-A BESS's cell voltage and temperature extremes and racks online are its aggregate (app/aggregator.py)."""
+A BESS's cell voltage and temperature extremes and racks online are its aggregate (app/aggregator.py).
+The grid box shows the grid breaker, load feeder and island phase of app/ems/island.py; an open breaker
+with the grid there is abnormal unless the islanding sequence is under way."""
 from __future__ import annotations
 
 import math
+import numbers
+from dataclasses import replace
 
 from PySide6 import QtCore, QtWidgets
 
@@ -23,6 +27,14 @@ def _fmt(sample: Sample | None, fmt: str, unit: str) -> tuple[str, str]:
     if sample.quality.value == "MANUAL":
         return f"{text} (MANUAL)", "warn"
     return text, ""
+
+
+def _switch(sample: Sample | None, on: str, off: str) -> tuple[str, str]:
+    """A two-state point as text and state, its quality spelled out as by _fmt; missing or NaN: '--'."""
+    value = None if sample is None else sample.value
+    if not isinstance(value, numbers.Real) or value != value:
+        return "--", "stale"
+    return _fmt(replace(sample, value=on if value else off), "", "")
 
 
 class _Box(QtWidgets.QFrame):
@@ -58,7 +70,8 @@ class OverviewScreen(QtWidgets.QWidget):
         outer = QtWidgets.QVBoxLayout(self)
         flow = QtWidgets.QHBoxLayout()
         outer.addLayout(flow)
-        self.grid = _Box("GRID", ["Import (+) / export (−)", "Frequency", "Available"])
+        self.grid = _Box("GRID", ["Import (+) / export (−)", "Frequency", "Available", "Breaker", "Load feeder",
+                                  "Island"])
         flow.addWidget(self.grid)
         self.site_box = _Box("LOAD / PV", ["Load", "PV"])
         self.pcs: dict[str, _Box] = {}
@@ -66,7 +79,7 @@ class OverviewScreen(QtWidgets.QWidget):
         for p in site.pcs:
             flow.addWidget(self._arrow())
             self.pcs[p.id] = _Box(f"PCS {p.id}  ({p.rated_power_kw:g} kW)",
-                                  ["Active power", "Setpoint", "State", "Protection"])
+                                  ["Active power", "Setpoint", "State", "Mode", "Protection"])
             flow.addWidget(self.pcs[p.id])
             for b in (b for b in site.bess if b.pcs == p.id):
                 flow.addWidget(self._arrow())
@@ -99,6 +112,20 @@ class OverviewScreen(QtWidgets.QWidget):
         a.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         return a
 
+    def _grid_connection(self, available: Sample | None) -> None:
+        """Breaker, load feeder and island phase rows of the grid box."""
+        get = self._latest.get
+        island = get("site.ems.island_state")
+        islanding = island is not None and island.value != "connected"
+        breaker = get("site.meter.breaker_closed")
+        text, state = _switch(breaker, "CLOSED", "OPEN")
+        if not state and not breaker.value and available is not None and available.value and not islanding:
+            text, state = "✕ OPEN with the grid available", "alarm"
+        self.grid.set("Breaker", text, state)
+        self.grid.set("Load feeder", *_switch(get("site.meter.load_feeder_enable"), "ON", "OFF"))
+        self.grid.set("Island", *(("ISLAND: " + str(island.value), "alarm") if islanding
+                                  else _fmt(island, "", "")))
+
     def update_values(self, dirty: dict[str, Sample]) -> None:
         self._latest.update(dirty)
         get = self._latest.get
@@ -111,6 +138,7 @@ class OverviewScreen(QtWidgets.QWidget):
             text, st = _fmt(state, "", "")
             box.set("State", names.get(state.value, text) if state and not st else text,
                     "alarm" if state and state.value == 2 else st)
+            box.set("Mode", *_switch(get(f"site.{p.id}.operating_mode"), "GRID-FORMING", "grid-following"))
             hold = get(f"site.{p.id}.protection_hold")
             box.set("Protection", "HOLD 0 kW" if hold and hold.value else "free", "alarm" if hold and hold.value else "")
             self.grid.set("Frequency", *_fmt(get(f"site.{p.id}.grid_frequency_hz"), ".2f", "Hz"))
@@ -118,6 +146,7 @@ class OverviewScreen(QtWidgets.QWidget):
         available = get("site.meter.grid_available")
         self.grid.set("Available", "yes" if available and available.value else "-- (no meter)" if available is None
                       else "✕ GRID LOST", "" if available is None or available.value else "alarm")
+        self._grid_connection(available)
         self.site_box.set("Load", *_fmt(get("site.meter.load_kw"), ".1f", "kW"))
         self.site_box.set("PV", *_fmt(get("site.meter.pv_kw"), ".1f", "kW"))
         self.mode.set("Mode", *_fmt(get("site.ems.mode"), "", ""))
