@@ -49,7 +49,7 @@ class ControlScreen(QtWidgets.QWidget):
         grid = QtWidgets.QGridLayout(body)
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
-        self.panel.setFixedWidth(400)
+        self.panel.setFixedWidth(340)
         outer.addWidget(self.panel)
         rows = ((self._contactor_group(), self._pcs_group()), (self._grid_group(),),
                 (self._mode_group(modes), self._balancing_group()), (self._force_group(), self._inhibit_group()))
@@ -110,9 +110,11 @@ class ControlScreen(QtWidgets.QWidget):
 
     def _mode_group(self, modes: Sequence[str]) -> QtWidgets.QGroupBox:
         box, form = _group("Operating mode (EMS)")
+        self.mode_state = _readout()
+        form.addRow("Now", self.mode_state)
         self.mode = QtWidgets.QComboBox()
         self.mode.addItems(list(modes))
-        form.addRow("Mode", _with(self.mode, "Set mode…", self.set_mode))
+        form.addRow("New mode", _with(self.mode, "Set mode…", self.set_mode))
         return box
 
     def _balancing_group(self) -> QtWidgets.QGroupBox:
@@ -272,7 +274,8 @@ class ControlScreen(QtWidgets.QWidget):
                                 f"{_text(volts, '{:.1f} V'.format)} · DC bus {_text(dc, '{:.1f} V'.format)}")
         kw, kvar, state = (bus.get(f"site.{pcs}.{p}") for p in ("active_power_kw", "reactive_power_kvar", "state"))
         self.pcs_state.setText(f"{_text(kw, '{:+.1f} kW'.format)} · {_text(kvar, '{:+.1f} kvar'.format)} · "
-                               f"{_text(state, lambda v: {0: 'STOPPED', 1: 'RUNNING', 2: 'FAULT'}.get(v, str(v)))}")
+                               f"{_text(state, lambda v: {0: 'STOPPED', 1: 'RUNNING', 2: 'FAULT', 3: 'ISLAND'}.get(v, str(v)))}")
+        self.mode_state.setText(_text(bus.get("site.ems.mode"), str))
         breaker, feeder, island, mode = (bus.get(p) for p in ("site.meter.breaker_closed",
                                                                "site.meter.load_feeder_enable",
                                                                "site.ems.island_state", f"site.{pcs}.operating_mode"))
