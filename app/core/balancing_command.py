@@ -5,6 +5,10 @@ of the cells the BMS is to discharge (bleed, or shuttle from), `()` to stop bala
 whose protocol has no such command replies REJECTED with NOT_SUPPORTED in the message, so the
 sender records "not supported by the BMS" and does not retry. On the DataBus a set of cells is a
 string, "3,17" ("" for none), like the canonical `balancing_cells` field.
+
+A BMS with a balancing timeout has the writable point TIMEOUT_POINT (`<rack>.balancing_timeout_s`,
+whole seconds, 0 = none; its driver publishes it): the BMS clears the command when none has been
+written for that long, so cells stop bleeding when the ESMS or its link is gone.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from collections.abc import Iterable
 
 POINT = "balancing_cells_command"
 NOT_SUPPORTED = "has no balancing command"
+TIMEOUT_POINT = "balancing_timeout_s"
 
 
 def cell_numbers(value: str | Iterable[int], n_cells: int) -> tuple[int, ...]:

@@ -19,9 +19,11 @@ When a rack's voltages or current turn unusable its outputs are re-published onc
 quality. Missing temperatures: the SOC filter uses the rack's mean finite temperature (25 C if
 none), the resistance estimator skips those cells, the balancer ignores them. The SOC filter works
 with each cell's estimated capacity (nominal until the capacity estimator has evidence). With a
-command router, each rack's balancing decision is sent to its link driver when it changes
-(app/estimation/balancing_sender.py), and cleared when the thread stops (with a short wait for the
-link threads, which stop after it).
+command router, each rack's balancing decision is sent to its link driver when it changes, and
+refreshed to a BMS with a balancing timeout (`<rack>.balancing_timeout_s` on the bus; the timeout
+fits the rack's frame period) so that it stops bleeding when this thread stops deciding
+(app/estimation/balancing_sender.py); it is cleared when the thread stops (with a short wait for
+the link threads, which stop after it).
 
 Cost: one SocEstimator serves several consecutive racks of a BESS (up to GROUP_CELLS cells; a rack
 without a new frame gets NaN inputs, which leave its cells' state untouched). Cells are independent,
@@ -36,6 +38,7 @@ from concurrent import futures
 
 import numpy as np
 
+from app.core.balancing_command import TIMEOUT_POINT
 from app.core.clock import Clock
 from app.core.commands import CommandRouter, CommandStatus
 from app.core.databus import DataBus
@@ -43,7 +46,7 @@ from app.core.events import EventJournal
 from app.core.sample import Quality, Sample, vector
 from app.core.site import Bess, Rack, Site
 from app.estimation.balancing import BalancingController, BalancingSettings
-from app.estimation.balancing_sender import BalancingSender
+from app.estimation.balancing_sender import BalancingSender, timeout_for
 from app.estimation.soc import SocEstimator, pack_soc
 from app.estimation.soh import CapacityEstimator, ResistanceEstimator
 
@@ -96,6 +99,7 @@ class RackEstimation:
         self.sender = sender
         self.bess = bess
         self.enabled = True                       # the operator's balancing on/off for this BESS
+        self.bms_timeout = False                  # the BMS has a balancing timeout
         self.frame_ts: float | None = None
         self.published: dict[str, Sample] = {}
         self._soh_versions = (-1, -1)
@@ -125,6 +129,7 @@ class RackEstimation:
             temp = temps.value.astype(float)
         else:
             temp = np.full(self.n, np.nan)
+        self.bms_timeout = bus.get(f"{self.path}.{TIMEOUT_POINT}") is not None
         self.stage(volts, float(current.value), temp)
         return []
 
@@ -166,7 +171,7 @@ class RackEstimation:
             "balancing_inhibit": decision.inhibit,
         }
         if self.sender is not None:
-            values["balancing_command"] = self.sender.update(decision, wall)
+            values["balancing_command"] = self.sender.update(decision, wall, self.bms_timeout)
         versions = (self.capacity.fused.version, self.resistance.fused.version)
         if versions != self._soh_versions or volts.quality != self._quality:  # SOH: when it changes
             self._soh_versions = versions
@@ -219,7 +224,9 @@ class EstimationThread:
                 group = SocGroup(b, racks)
                 self.groups.append(group)
                 for r in racks:
-                    sender = BalancingSender(r.path, router, journal) if router is not None else None
+                    frame_s = max(period_s, site.link(r.link).poll_period_s)
+                    sender = (BalancingSender(r.path, router, journal, timeout_for(frame_s))
+                              if router is not None else None)
                     self.racks.append(RackEstimation(r, b, group, balancing, sender))
         self.cycles = 0
         # balancing on/off per BESS: Command(f"site.{bess}.balancing", "write", 0 | 1)

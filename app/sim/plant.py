@@ -53,6 +53,7 @@ ISLAND_DROOP = 0.02                   # island frequency falls 2 % per rated pow
 SYNC_WINDOW_HZ = 0.2                  # the breaker's sync check: island within this of the grid frequency ...
 SYNC_WINDOW_V = 0.05 * NOMINAL_V      # ... and voltage
 BLEED_RESISTOR_OHM = 33.0             # passive balancing resistor per cell (BalancingSettings' default)
+WATCHDOG_EPS_S = 1e-6                 # sub-steps summing to the balancing timeout count as reaching it
 
 
 class RackModel:
@@ -67,7 +68,8 @@ class RackModel:
     `throughput_ah` counts the charge through the terminals (the BMS's cycle counter).
     `bleed` marks the cells whose balancing resistor (`bleed_resistor_ohm`) the BMS has switched on
     (`command_bleed`); they discharge through it while the BMS is up, and the resistor's heat goes to
-    the BMS board, not the cell.
+    the BMS board, not the cell. With `balancing_timeout_s` > 0 the BMS drops the bleed once the last
+    command is that many simulated seconds old (`bleed_age_s`) and sets `bleed_timed_out`.
 
     Fault fields (app/sim/plant_faults.py): offset_v, drift_v, drift_v_per_s, short_s (internal
     short conductance, S), runaway_t0_c (NaN = none), sensor_mode, sensor_hold_v, current_offset_a,
@@ -93,6 +95,9 @@ class RackModel:
         self._closed = True
         self.bleed = np.zeros(n, bool)
         self.bleed_resistor_ohm = BLEED_RESISTOR_OHM
+        self.balancing_timeout_s = 0.0    # the BMS's balancing watchdog; 0 = none
+        self.bleed_age_s = 0.0            # simulated seconds since the last balancing command
+        self.bleed_timed_out = False      # the watchdog dropped the bleed (register_points serves it)
         self.offset_v = np.zeros(n)       # added to the measured voltage (Plant.inject_cell_offset)
         self.drift_v = np.zeros(n)
         self.drift_v_per_s = np.zeros(n)
@@ -198,6 +203,13 @@ class RackModel:
         """The BMS's balancing command: bleed the 1-based `cells`, stop bleeding the others."""
         self.bleed[:] = False
         self.bleed[np.asarray(cells, int) - 1] = True
+        self.bleed_age_s, self.bleed_timed_out = 0.0, False
+
+    def _bleed_left_s(self) -> float:
+        """Seconds until the balancing watchdog drops the bleed (inf: no timeout or nothing bleeding)."""
+        if self.balancing_timeout_s <= 0.0 or not self.bleed.any():
+            return math.inf
+        return self.balancing_timeout_s - self.bleed_age_s
 
     def reboot(self, seconds: float) -> None:
         """Reboot the BMS for `seconds` (0 ends a reboot): readings zero, heartbeat restarts from 0,
@@ -247,7 +259,7 @@ class RackModel:
         limit = min(self.thermal.max_step_s(), RC_STEP_FRACTION * float(self.tau_s.min()))
         if self._heat_rate_k_per_s > 0.0:
             limit = min(limit, MAX_DT_PER_STEP_K / self._heat_rate_k_per_s)
-        return max(limit, MIN_STEP_S)
+        return max(min(limit, self._bleed_left_s()), MIN_STEP_S)   # the watchdog fires on a step boundary
 
     def prepare(self, h: float) -> tuple[float, float]:
         """Start a sub-step of `h` s: cache the cells' state; return the string's Thevenin equivalent
@@ -256,6 +268,9 @@ class RackModel:
         The end-of-step equivalent (backward Euler) adds the RC response and the OCV slope times the
         charge moved over `h` to the resistance, so currents circulating between parallel racks stay
         stable at any step length."""
+        if self._bleed_left_s() <= WATCHDOG_EPS_S:
+            self.bleed[:] = False
+            self.bleed_timed_out = True
         soc, temp = self.true_soc, self.true_temp_c
         self._scale = self.chem.resistance_scale(temp)
         self._r0 = self.r0_ohm * self._scale
@@ -277,6 +292,7 @@ class RackModel:
     def advance(self, h: float, ambient_c: float) -> None:
         """Finish the sub-step of `h` s begun by `prepare(h)`, at the rack current `true_current_a`."""
         i = self.true_current_a if self._closed else 0.0
+        self.bleed_age_s += h
         self.throughput_ah += abs(i) * h / 3600.0
         r1 = self.r1_ohm * self._scale
         heat = self.v_rc * self.v_rc / r1

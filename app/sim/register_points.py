@@ -3,7 +3,8 @@
 `served_values(model)` gives every point a rack, PCS or the site meter (the Plant) reports, under the
 point names of resources/regmaps (the canonical fields of the design plus the SunSpec 802/803/805
 points; the meter's grid frequency and availability are measured on the grid side of its breaker); each map encodes the points it declares. `setpoints(model)` gives the initial value of every
-client-writable point, `apply_write(model, point, value)` moves one client write into the model.
+client-writable point, `apply_write(model, point, value)` moves one client write into the model, and
+`device_writes(model)` takes the client-writable points the device has changed by itself.
 Pure; call under the simulator's lock.
 """
 from __future__ import annotations
@@ -85,7 +86,8 @@ def setpoints(model: RackModel | PcsModel | Plant) -> dict[str, object]:
                 "run": int(model.run), "operating_mode": int(model.grid_forming)}
     if isinstance(model, RackModel):
         connect = CONNECT if model.contactor_closed else DISCONNECT
-        return {"contactor_command": int(model.contactor_closed), "set_operation": connect, "string_connect": connect}
+        return {"contactor_command": int(model.contactor_closed), "set_operation": connect, "string_connect": connect,
+                balancing_command.TIMEOUT_POINT: model.balancing_timeout_s}
     return {"breaker_command": int(model.breaker_command), "load_feeder_enable": int(model.feeder_closed)}
 
 
@@ -108,7 +110,18 @@ def apply_write(model: RackModel | PcsModel | Plant, point: str, value: object) 
             model.contactor_closed = value == CONNECT
         elif point == balancing_command.POINT:
             model.command_bleed(balancing_command.cell_numbers(value, model.rack.cell_count))
+        elif point == balancing_command.TIMEOUT_POINT:
+            model.balancing_timeout_s = float(value)
     elif point == "breaker_command":                    # the site meter's grid breaker: 1 close, 0 open
         model.breaker_command = bool(value)
     elif point == "load_feeder_enable":
         model.feeder_closed = bool(value)
+
+
+def device_writes(model: RackModel | PcsModel | Plant) -> dict[str, object]:
+    """Client-writable points the device has changed by itself since the last call, with their new value:
+    the balancing command a rack BMS's balancing timeout cleared. Each is returned once."""
+    if isinstance(model, RackModel) and model.bleed_timed_out:
+        model.bleed_timed_out = False
+        return {balancing_command.POINT: ()}
+    return {}

@@ -4,7 +4,8 @@ For every `modbus-tcp` link of the site file it starts a Modbus TCP server on th
 unit id per rack/PCS on the link, serving the complete image of its register map (resources/regmaps:
 the generic maps' input registers, SunSpec 802/803/805 holding registers with their "SunS" marker,
 model headers, scale factors and end model). Client writes (PCS setpoints, contactor commands, SunSpec
-SetOp/StrSetCon; grid breaker, load feeder and PCS mode) go into the plant; the plant's state is re-encoded after each step.
+SetOp/StrSetCon; grid breaker, load feeder and PCS mode; balancing mask and timeout) go into the plant; the plant's
+state is re-encoded after each step, with a balancing mask the BMS's timeout cleared.
 For every `can` link it broadcasts the racks' Pylontech and per-cell frames (app/sim/can_endpoint.py)
 on a virtual bus, served to other processes as socketcand on 127.0.0.1; every `modbus-rtu` link is served
 on a pty pair, every `ble` link as a bumble GATT peripheral (JBD/JK/Daly) on the in-process radio or
@@ -22,7 +23,7 @@ from app.core.site import Site
 from app.sim.ble_endpoint import BleSimLink
 from app.sim.can_endpoint import CanSimLink
 from app.sim.plant import Plant, PcsModel, RackModel
-from app.sim.register_points import apply_write, served_values, setpoints
+from app.sim.register_points import apply_write, device_writes, served_values, setpoints
 from drivers.modbus.regmap import TABLES, RegisterMap, load_regmap
 from drivers.modbus.rtu_server import ModbusRtuServerThread, PtyLine
 from drivers.modbus.server import ModbusTcpServerThread, RegisterDevice
@@ -59,12 +60,22 @@ class _Endpoint:
             apply_write(self.model, point, value)
 
     def publish(self) -> None:
-        """Serve the model's present state (client-owned registers keep their written values)."""
-        self._publish(served_values(self.model), keep=True)
+        """Serve the model's present state; client-owned registers keep their written values unless the
+        device has changed them itself (app/sim/register_points.py `device_writes`) and no client
+        write of them is waiting to be applied."""
+        own = device_writes(self.model)
+        with self._lock:
+            waiting = {p for p, _ in self._writes}
+        own = {p: v for p, v in own.items() if p in self.regmap.by_point and p not in waiting}
+        self._publish({**served_values(self.model), **own}, keep=True, rewritten=own)
 
-    def _publish(self, values: dict[str, object], keep: bool) -> None:
+    def _publish(self, values: dict[str, object], keep: bool, rewritten: dict[str, object] | None = None) -> None:
         for table, img in self.regmap.render(values, self.cells, self.cpm).items():
-            self.device.publish(table, img, self._client_owned[table] if keep else None)
+            kept = self._client_owned[table] if keep else None
+            for f in (self.regmap.by_point[p] for p in rewritten or ()):
+                if f.table == table:
+                    kept = np.setdiff1d(kept, self.regmap.register_index(f, self.cells, self.cpm).ravel())
+            self.device.publish(table, img, kept)
 
 
 class Simulator:

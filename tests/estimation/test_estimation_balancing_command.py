@@ -14,6 +14,7 @@ from app.core.commands import Command
 from app.core.site import load_site
 from app.core.supervisor import Supervisor
 from app.estimation.balancing import BalancingSettings
+from app.estimation.balancing_sender import timeout_for
 from app.estimation.live import EstimationThread
 from app.sim.simulator import Simulator
 from drivers.registry import build_driver
@@ -91,8 +92,9 @@ def rig(tmp_path):
 def test_a_high_cell_is_bled_over_modbus_until_the_spread_is_below_the_stop_threshold(rig):
     stop_dv = BalancingSettings().stop_dv_v
     bled_from = rig.model.true_soc[HIGH_CELL - 1]
-    rig.frames_until(lambda: rig.value("balancing_command") == "sent: 5", 3, "accepted command")
+    rig.frames_until(lambda: rig.value("balancing_command") == "sent: 5", 4, "accepted command")  # timeout first
     assert rig.value("balancing_cells_command") == "5"                # the BMS's register, read back by the poll
+    assert rig.value("balancing_timeout_s") == timeout_for(STEP_S) == 6 * STEP_S
     rig.frame()
     assert rig.model.bleed.tolist() == [c == HIGH_CELL for c in range(1, 17)]
     assert rig.commands()[0].startswith(f"{RACK}: balance cells 5: ΔV ")
@@ -139,6 +141,32 @@ def test_stopping_the_estimation_thread_clears_the_bms_command_and_waits_for_it(
     stopping.join(1.0)
     assert not stopping.is_alive() and rig.value("balancing_cells_command") == ""
     rig.tick()
+    assert not rig.model.bleed.any()
+
+
+def test_a_refreshed_set_keeps_bleeding_and_the_bms_stops_after_its_timeout_when_the_estimation_dies(rig):
+    timeout, high = timeout_for(STEP_S), HIGH_CELL - 1
+    rig.frames_until(lambda: rig.model.bleed.any(), 4, "bleeding")
+    for _ in range(2 * round(timeout / STEP_S)):          # twice the timeout with the same cells: refreshed
+        rig.frame()
+        assert rig.model.bleed[high] and rig.model.bleed_age_s < timeout
+    assert rig.value("balancing_cells") == "5" and len(rig.commands()) == 1   # refreshes are not journaled
+    ticks = 0                                             # the thread dies: no decisions, no stop clear
+    while rig.model.bleed.any() and ticks <= timeout / STEP_S:
+        rig.tick()
+        ticks += 1
+    assert not rig.model.bleed.any() and rig.value("balancing_cells_command") == ""   # the BMS's register, polled
+
+
+def test_a_lost_link_stops_the_bleeding_after_the_bms_timeout(rig):
+    timeout = timeout_for(STEP_S)
+    rig.frames_until(lambda: rig.model.bleed.any(), 4, "bleeding")
+    rig.sim.stop_endpoints()                              # the link drops mid-balance
+    for _ in range(round(timeout / STEP_S)):
+        assert rig.model.bleed.any()
+        rig.est.cycle()                                   # the estimation runs on, without frames
+        rig.sim.step(STEP_S)
+        rig.clock.advance(STEP_S)
     assert not rig.model.bleed.any()
 
 

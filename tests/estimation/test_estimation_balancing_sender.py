@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.core.commands import CommandRouter, CommandStatus
 from app.core.events import EventJournal, Severity
 from app.estimation.balancing import BalancingDecision
-from app.estimation.balancing_sender import RETRY_S, BalancingSender, reason
+from app.estimation.balancing_sender import RETRY_S, TIMEOUT_S, BalancingSender, reason, timeout_for
 
 RACK = "site.bess1.rack01"
 
@@ -94,6 +94,45 @@ def test_stop_clears_only_a_bms_that_holds_cells():
     sender.stop()
     (clear,) = owner.answer()
     assert clear.value == () and clear.reason == "stop balancing: estimation stopped"
+
+
+def test_a_bms_with_a_timeout_gets_it_first_and_a_standing_set_is_refreshed_every_third_of_it():
+    sender, owner, journal = _setup()
+    sender.update(_decision((4,)), 0.0, has_timeout=True)
+    (timeout,) = owner.answer()
+    assert (timeout.target, timeout.value, timeout.user) == (f"{RACK}.balancing_timeout_s", TIMEOUT_S, "estimation")
+    sender.update(_decision((4,)), 1.0, has_timeout=True)
+    assert [c.value for c in owner.answer()] == [(4,)]
+    refreshed = []
+    for t in range(2, 62):
+        assert sender.update(_decision((4,)), float(t), has_timeout=True) == "sent: 4"
+        refreshed += [t for c in owner.answer() if c.value == (4,)]
+    assert refreshed == [21, 41, 61]                                    # written at 1, then every 20 s
+    assert [e.message for e in journal.since(0)] == [f"{RACK}: balance cells 4: ΔV 42 mV -> sent: 4"]
+    sender.update(_decision(()), 62.0, has_timeout=True)
+    assert [c.value for c in owner.answer()] == [()]
+    for t in range(63, 200):                                            # no set, nothing to refresh
+        sender.update(_decision(()), float(t), has_timeout=True)
+    assert owner.answer() == []
+
+
+def test_a_clear_never_waits_for_the_timeout_and_a_set_waits_until_the_bms_holds_it():
+    sender, owner, journal = _setup()
+    sender.update(_decision(), 0.0, has_timeout=True)
+    assert [c.value for c in owner.answer()] == [()]                   # the first frame clears at once
+    sender.update(_decision((2,)), 1.0, has_timeout=True)
+    owner.answer(CommandStatus.REJECTED, f"{RACK}.balancing_timeout_s: read-back 0 != 60")
+    status = sender.update(_decision((2,)), 2.0, has_timeout=True)
+    assert status == f"rejected: {RACK}.balancing_timeout_s: read-back 0 != 60"
+    assert journal.since(0)[-1].severity is Severity.WARNING
+    sender.update(_decision((2,)), 2.0 + RETRY_S - 0.1, has_timeout=True)
+    assert owner.answer() == []                                         # no set without the timeout
+    sender.update(_decision((2,)), 2.0 + RETRY_S, has_timeout=True)
+    assert [c.target for c in owner.answer()] == [f"{RACK}.balancing_timeout_s"]
+
+
+def test_the_timeout_fits_the_frame_period():
+    assert timeout_for(1.0) == TIMEOUT_S == 60 and timeout_for(30.0) == 180
 
 
 def test_the_reason_names_the_spread_and_what_inhibits():
