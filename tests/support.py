@@ -16,6 +16,7 @@ from app.core.events import EventJournal
 from app.core.supervisor import Supervisor
 
 from app.core.site import Site, load_site
+from app.security.roles import Role
 
 
 def free_port() -> int:
@@ -205,3 +206,31 @@ def driver_polls(site: Site, link, n: int, between=lambda: None, monitor_to: Pat
     finally:
         driver.close()
         driver.on_stopped()
+
+
+PASSWORD = {Role.ADMIN: "correct horse battery", Role.ENGINEER: "wrench tower 77 bolt",
+            Role.OPERATOR: "staple gun 22 jump", Role.VIEWER: "lamp post 333 view"}
+
+
+def add_accounts(security, roles, logout_admin: bool = True) -> None:
+    """The first admin ("admin") and one account per role, named after it, with the PASSWORD of its role;
+    the admin's session is closed again unless `logout_admin` is False."""
+    security.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
+    admin = security.login("admin", PASSWORD[Role.ADMIN], "test")
+    for role in roles:
+        security.add_user(admin, role.value, role, PASSWORD[role])
+    if logout_admin:
+        security.logout(admin)
+
+
+@contextlib.contextmanager
+def main_window(rt, qtbot):
+    """`rt` started and its main window shown; afterwards the window closed and `rt` stopped cleanly."""
+    from app.qt.main_window import MainWindow
+    rt.start()
+    w = MainWindow(rt)
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+    assert rt.stop() == []

@@ -41,8 +41,9 @@ class PlanSnapshot:
     def end(self) -> float:
         return self.start + self.steps * self.step_minutes * 60.0
 
-    def step_starts(self) -> np.ndarray:
-        return self.start + np.arange(self.steps) * self.step_minutes * 60.0
+    def step_edges(self) -> np.ndarray:
+        """Wall time at which each step starts, then the end of the last one (steps + 1 values)."""
+        return _edges(self.start, self.step_minutes * 60.0, self.steps)
 
 
 def plan_snapshot(schedule: Schedule, battery: Battery, settings: EmsSettings, made_at: float,
@@ -51,7 +52,7 @@ def plan_snapshot(schedule: Schedule, battery: Battery, settings: EmsSettings, m
     adoption as ``initial_soc_pct``, NaN if unknown) projects the SOC of a plan without an outlook."""
     kw = np.asarray(schedule.battery_kw, dtype=float)
     step_s = schedule.step_s
-    hours = [_local_hour(start + i * step_s) for i in range(kw.size)]
+    hours = [_local_hour(t) for t in _edges(start, step_s, kw.size)[:-1]]
     unknown = np.full(kw.size, np.nan)
     o = schedule.outlook
     soc, load, pv, grid = (o.soc_pct, o.load_kw, o.pv_kw, o.grid_kw) if o is not None else \
@@ -61,6 +62,10 @@ def plan_snapshot(schedule: Schedule, battery: Battery, settings: EmsSettings, m
     for a in arrays:
         a.setflags(write=False)
     return PlanSnapshot(schedule.source, made_at, start, step_s / 60.0, *arrays)
+
+
+def _edges(start: float, step_s: float, steps: int) -> np.ndarray:
+    return start + np.arange(steps + 1) * step_s
 
 
 def _local_hour(t: float) -> float:

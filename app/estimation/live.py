@@ -38,7 +38,7 @@ from concurrent import futures
 
 import numpy as np
 
-from app.core.balancing_command import TIMEOUT_POINT
+from app.core.balancing_command import TIMEOUT_POINT, format_cells
 from app.core.clock import Clock
 from app.core.commands import CommandRouter, CommandStatus
 from app.core.databus import DataBus
@@ -164,8 +164,8 @@ class RackEstimation:
             "cell_soc_pct": vector(100.0 * soc),
             "cell_soc_std_pct": vector(100.0 * self.group.soc_std[self.cells]),
             "soc_est_pct": float(100.0 * pack_soc(finite)) if finite.size else float("nan"),
-            "balancing_cells": ",".join(map(str, decision.cells)),
-            "balancing_receivers": ",".join(map(str, decision.receivers)),
+            "balancing_cells": format_cells(decision.cells),
+            "balancing_receivers": format_cells(decision.receivers),
             "balancing_energy_wh": decision.energy_wh,
             "balancing_dv_v": decision.dv_v,
             "balancing_inhibit": decision.inhibit,

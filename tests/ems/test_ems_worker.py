@@ -241,7 +241,7 @@ def test_mpc_plan_snapshot_holds_the_plan_its_tariff_and_what_it_expects(plant):
     assert f"MPC plan step 1/12 says {plan.battery_kw[0]:+.1f} kW" in bus.get("site.ems.why").value
     charge, discharge = max(plan.battery_kw[0], 0), max(-plan.battery_kw[0], 0)
     assert plan.soc_pct[0] == pytest.approx(50 + charge * 0.95 - discharge / 0.95)    # 100 kWh, 1 h steps
-    local = [time.localtime(t) for t in plan.step_starts()]
+    local = [time.localtime(t) for t in plan.step_edges()[:-1]]
     assert plan.import_price.tolist() == settings.import_price([t.tm_hour + t.tm_min / 60 for t in local]).tolist()
     assert plan.export_price.tolist() == [settings.export_price] * 12
     np.testing.assert_allclose(plan.grid_kw, plan.load_kw - plan.pv_kw + plan.battery_kw, atol=1e-6)

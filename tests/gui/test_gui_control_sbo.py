@@ -20,10 +20,8 @@ from app.security.passwords import HashParams
 from app.security.roles import Role
 from app.security.service import SecuritySettings
 from app.security.sessions import SessionPolicy
-from support import make_site, wait_for
+from support import PASSWORD, add_accounts, make_site, wait_for
 
-PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 jump",
-            Role.ENGINEER: "wrench tower 77 bolt", Role.VIEWER: "lamp post 333 view"}
 RACK = "site.bess1.rack01"
 
 
@@ -37,10 +35,7 @@ def start(tmp_path, qtbot):
         rt = Runtime(site, tmp_path / "data", dispatch=False,
                      security=SecuritySettings(hash_params=HashParams.cheap(), **settings))
         sec = rt.security
-        sec.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
-        admin = sec.login("admin", PASSWORD[Role.ADMIN], "test")
-        for role in (Role.OPERATOR, Role.ENGINEER, Role.VIEWER):
-            sec.add_user(admin, role.value, role, PASSWORD[role])
+        add_accounts(sec, (Role.OPERATOR, Role.ENGINEER, Role.VIEWER), logout_admin=False)
         host = QtWidgets.QWidget()
         qtbot.addWidget(host)
         session = OperatorSession(sec, rt.router, host)

@@ -20,9 +20,8 @@ from app.security.passwords import HashParams
 from app.security.roles import Role
 from app.security.service import SecuritySettings
 from app.sim.profiles import SiteProfiles
-from support import make_site, wait_for
+from support import PASSWORD, add_accounts, make_site, wait_for
 
-PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 jump"}
 SETTINGS = EmsSettings(mpc_step_minutes=60.0, mpc_horizon_h=12.0)
 
 
@@ -39,9 +38,7 @@ def start(tmp_path, qtbot):
             math.floor(time.time() / step_s) * step_s, step_s, 48)
         rt = Runtime(site, tmp_path / "data", security=SecuritySettings(hash_params=HashParams.cheap()),
                      ems_mode=mode, ems=SETTINGS, ems_history=history)
-        rt.security.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
-        admin = rt.security.login("admin", PASSWORD[Role.ADMIN], "test")
-        rt.security.add_user(admin, "operator", Role.OPERATOR, PASSWORD[Role.OPERATOR])
+        add_accounts(rt.security, (Role.OPERATOR,), logout_admin=False)
         host = QtWidgets.QWidget()
         qtbot.addWidget(host)
         session = OperatorSession(rt.security, rt.router, host)

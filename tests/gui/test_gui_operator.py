@@ -10,30 +10,17 @@ from app.runtime import Runtime
 from app.security.passwords import HashParams
 from app.security.roles import Role
 from app.security.service import SecuritySettings
-from support import charging_ems, make_site, wait_for
-
-PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 jump", Role.VIEWER: "lamp post 333 view"}
+from support import PASSWORD, add_accounts, charging_ems, main_window, make_site, wait_for
 
 
 @pytest.fixture
 def window(tmp_path, qtbot):
-    from app.qt.main_window import MainWindow
     site = make_site(tmp_path, racks=2, modules=2, cells=8, poll_s=0.2)
     rt = Runtime(site, tmp_path / "data", security=SecuritySettings(hash_params=HashParams.cheap()),
                  **charging_ems(site))
-    sec = rt.security
-    sec.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
-    admin = sec.login("admin", PASSWORD[Role.ADMIN], "test")
-    for role in (Role.OPERATOR, Role.VIEWER):
-        sec.add_user(admin, role.value, role, PASSWORD[role])
-    sec.logout(admin)
-    rt.start()
-    w = MainWindow(rt)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-    assert rt.stop() == []
+    add_accounts(rt.security, (Role.OPERATOR, Role.VIEWER))
+    with main_window(rt, qtbot) as w:
+        yield w
 
 
 def _login(w, role: Role) -> None:

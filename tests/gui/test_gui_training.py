@@ -20,35 +20,23 @@ from app.security.service import SecuritySettings
 from app.sim.plant_faults import FAULT_KINDS
 from app.sim.simulator import Simulator
 from app.sim.training import TrainingFaults
-from support import charging_ems, free_port, make_site, site_text, wait_for
+from support import PASSWORD, add_accounts, charging_ems, free_port, main_window, make_site, site_text, wait_for
 
-PASSWORD = {Role.ADMIN: "correct horse battery", Role.ENGINEER: "gear box 77 spanner",
-            Role.OPERATOR: "staple gun 22 jump"}
 RACK = "site.bess1.rack01"
 SPEC = f"cell_drift:rack={RACK},cell=3,rate_v_per_min=6"
 
 
 def _runtime(site, data_dir) -> Runtime:
     rt = Runtime(site, data_dir, security=SecuritySettings(hash_params=HashParams.cheap()), **charging_ems(site))
-    rt.security.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
-    admin = rt.security.login("admin", PASSWORD[Role.ADMIN], "test")
-    for role in (Role.ENGINEER, Role.OPERATOR):
-        rt.security.add_user(admin, role.value, role, PASSWORD[role])
-    rt.security.logout(admin)
+    add_accounts(rt.security, (Role.ENGINEER, Role.OPERATOR))
     return rt
 
 
 @pytest.fixture
 def window(tmp_path, qtbot):
-    from app.qt.main_window import MainWindow
     rt = _runtime(make_site(tmp_path, racks=2, modules=2, cells=8, poll_s=0.2), tmp_path / "data")
-    rt.start()
-    w = MainWindow(rt)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
-    assert rt.stop() == []
+    with main_window(rt, qtbot) as w:
+        yield w
 
 
 def _login(w, role: Role) -> None:

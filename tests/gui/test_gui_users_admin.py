@@ -13,9 +13,8 @@ from app.security.passwords import HashParams
 from app.security.roles import Role
 from app.security.service import SecuritySettings
 from app.security.users import AuthenticationError
-from support import make_site
+from support import PASSWORD, add_accounts, make_site
 
-PASSWORD = {Role.ADMIN: "correct horse battery", Role.OPERATOR: "staple gun 22 jump", Role.VIEWER: "lamp post 333 view"}
 NEW = "granite 88 meadow fox"
 
 
@@ -25,10 +24,7 @@ def screen(tmp_path, qtbot):
     rt = Runtime(make_site(tmp_path), tmp_path / "data", dispatch=False,
                  security=SecuritySettings(hash_params=HashParams.cheap()))
     sec = rt.security
-    sec.create_first_admin("admin", PASSWORD[Role.ADMIN], "test")
-    admin = sec.login("admin", PASSWORD[Role.ADMIN], "test")
-    for role in (Role.OPERATOR, Role.VIEWER):
-        sec.add_user(admin, role.value, role, PASSWORD[role])
+    add_accounts(sec, (Role.OPERATOR, Role.VIEWER), logout_admin=False)
     host = QtWidgets.QWidget()
     qtbot.addWidget(host)
     session = OperatorSession(sec, rt.router, host)

@@ -221,7 +221,7 @@ class EmsScreen(QtWidgets.QWidget):
 
     def _show_plan(self, plan: PlanSnapshot | None) -> None:
         """Plan curves; none for what the plan does not say (no plan, no forecast behind a schedule)."""
-        edges = _EMPTY if plan is None else plan.start + np.arange(plan.steps + 1) * plan.step_minutes * 60.0
+        edges = _EMPTY if plan is None else plan.step_edges()
         for plot, name, field, steps in PLAN_CURVES:
             values = _EMPTY if plan is None else getattr(plan, field)
             if not np.isfinite(values).any():
